@@ -1,0 +1,23 @@
+"""NASNet-A Mobile and Large from keras.applications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo import hookimpl
+from zoo.catalog import builtin_specs
+from zoo.plugins.keras_applications import application
+
+
+def nasnet_mobile(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "NASNetMobile")
+
+
+def nasnet_large(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "NASNetLarge")
+
+
+@hookimpl
+def register_backbones(register):
+    for spec in builtin_specs(__name__):
+        register(spec)

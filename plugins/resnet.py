@@ -1,0 +1,31 @@
+"""ResNet v1 (50, 101, 152) and ResNet v2 (50) from keras.applications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo import hookimpl
+from zoo.catalog import builtin_specs
+from zoo.plugins.keras_applications import application
+
+
+def resnet50(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "ResNet50")
+
+
+def resnet101(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "ResNet101")
+
+
+def resnet152(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "ResNet152")
+
+
+def resnet50_v2(input_shape: tuple[int, int, int]) -> Any:
+    return application(input_shape, "ResNet50V2")
+
+
+@hookimpl
+def register_backbones(register):
+    for spec in builtin_specs(__name__):
+        register(spec)

@@ -1,0 +1,52 @@
+"""zoo: a registry of image backbones, fine-tuning with export, and TF Serving.
+
+Importing zoo is cheap: TensorFlow loads only when a model is built or run.
+"""
+
+from __future__ import annotations
+
+from zoo.errors import (
+    CatalogError,
+    DuplicateBackboneError,
+    PluginError,
+    PluginWarning,
+    SpecError,
+    UnknownBackboneError,
+    ZooError,
+)
+from zoo.hookspecs import hookimpl
+from zoo.plugin_loader import get_registry, load_registry
+from zoo.registry import Registry
+from zoo.spec import BackboneSpec, WeightSource
+
+__version__ = "0.1.0"
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The registered spec for ``name`` (raises UnknownBackboneError with suggestions)."""
+    return get_registry().get(name)
+
+
+def list_backbones(pattern: str | None = None) -> list[BackboneSpec]:
+    """Registered backbones sorted by name, optionally filtered by an fnmatch pattern."""
+    return get_registry().specs(pattern)
+
+
+__all__ = [
+    "BackboneSpec",
+    "CatalogError",
+    "DuplicateBackboneError",
+    "PluginError",
+    "PluginWarning",
+    "Registry",
+    "SpecError",
+    "UnknownBackboneError",
+    "WeightSource",
+    "ZooError",
+    "__version__",
+    "get_registry",
+    "get_spec",
+    "hookimpl",
+    "list_backbones",
+    "load_registry",
+]

@@ -1,0 +1,236 @@
+"""registry.yaml: the catalog of named backbones, read into BackboneSpecs.
+
+A catalog file is data only. Its ``backbones`` mapping holds one entry per name, and
+each entry says how the backbone is made in exactly one way:
+
+``build: "package.module:function"``
+    code that builds the network (the built-ins' entries point into ``zoo.plugins``);
+``base: resnet50``
+    an already registered backbone, with some fields changed (new weights, say);
+``source: path/to/model``
+    a self-describing model: a SavedModel directory, a ``.keras`` or ``.h5`` file, or a
+    TF1 ``.meta`` graph with its checkpoint beside it.
+
+Relative paths are resolved against the catalog file's folder. Errors name the file,
+the entry and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo.errors import CatalogError, SpecError, ZooError
+from zoo.spec import BackboneSpec, WeightSource
+
+#: Builds a backbone from a self-describing model file; written with the weight loaders.
+SOURCE_BUILDER = "zoo.sources:build_from_source"
+
+_HOW = ("build", "base", "source")
+_COMMON = (
+    "description",
+    "input_shape",
+    "preprocessing",
+    "feature_dim",
+    "weights",
+    "blocks",
+    "options",
+    "licence",
+    "citation",
+    "override",
+)
+_FIELDS = _HOW + _COMMON
+_WEIGHT_FIELDS = ("url", "path", "sha256", "md5", "member", "licence", "description")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One parsed entry: its spec, and whether it may replace an existing name."""
+
+    spec: BackboneSpec
+    override: bool
+
+
+def read_catalog(
+    path: str | Path, lookup: Callable[[str], BackboneSpec] | None = None
+) -> Iterator[CatalogEntry]:
+    """Yield the entries of the catalog at ``path`` in file order.
+
+    ``lookup`` resolves ``base:`` names; it is called lazily, so entries may build on
+    earlier entries of the same file once the caller has registered them.
+    """
+    path = Path(path).expanduser()
+    backbones = _load_backbones(path)
+    for name, fields in backbones.items():
+        try:
+            yield _entry(path, str(name), fields, lookup)
+        except CatalogError:
+            raise
+        except ZooError as exc:
+            raise CatalogError(f"{path}: entry '{name}': {_strip_owner(str(exc), name)}") from None
+
+
+@functools.cache
+def _builtin_entries() -> tuple[CatalogEntry, ...]:
+    packaged = resources.files("zoo") / "registry.yaml"
+    with resources.as_file(packaged) as path:
+        return tuple(read_catalog(path))
+
+
+def builtin_specs(module: str) -> list[BackboneSpec]:
+    """The packaged catalog's specs whose builders live in ``module``.
+
+    Built-in plugins register these: the code lives in the plugin, the metadata (sizes,
+    weight URLs, licences, citations) in registry.yaml.
+    """
+    prefix = f"{module}:"
+    return [e.spec for e in _builtin_entries() if e.spec.build_path.startswith(prefix)]
+
+
+def _load_backbones(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"registry file {path} does not exist") from None
+    except OSError as exc:
+        raise CatalogError(f"cannot read registry file {path}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"{path}:{where}: not valid YAML: {problem}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or set(document) - {"backbones"}:
+        raise CatalogError(f"{path}: the file must hold one mapping, 'backbones:', of named entries")
+    backbones = document.get("backbones") or {}
+    if not isinstance(backbones, dict):
+        raise CatalogError(f"{path}: 'backbones' must map names to entries")
+    return backbones
+
+
+def _entry(
+    path: Path, name: str, fields: Any, lookup: Callable[[str], BackboneSpec] | None
+) -> CatalogEntry:
+    where = f"{path}: entry '{name}'"
+    fail = functools.partial(_field_error, where)
+
+    if not isinstance(fields, dict):
+        raise CatalogError(f"{where} must be a mapping of fields")
+    for key in fields:
+        if key not in _FIELDS:
+            near = difflib.get_close_matches(str(key), _FIELDS, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(_FIELDS)})"
+            raise fail(str(key), f"is not a catalog field{hint}")
+    how = [key for key in _HOW if key in fields]
+    if len(how) != 1:
+        raise fail("build", "or 'base' or 'source' must be given, exactly one of them")
+    override = fields.get("override", False)
+    if not isinstance(override, bool):
+        raise fail("override", "must be true or false")
+    options = fields.get("options") or {}
+    if not isinstance(options, dict):
+        raise fail("options", "must be a mapping of keyword arguments for the builder")
+    weights = _weights(path, where, fields.get("weights"))
+    given = {
+        key: fields[key]
+        for key in ("description", "preprocessing", "feature_dim", "licence", "citation")
+        if key in fields
+    }
+    if "input_shape" in fields:
+        given["input_shape"] = fields["input_shape"]
+    if "blocks" in fields:
+        given["blocks"] = fields["blocks"]
+    catalog = str(path)
+
+    if how == ["base"]:
+        if lookup is None:
+            raise fail("base", "cannot be used in this catalog")
+        base = lookup(str(fields["base"]))
+        merged = {w.name: w for w in base.weights}
+        merged.update({w.name: w for w in weights})
+        spec = replace(
+            base,
+            name=name,
+            weights=tuple(merged.values()),
+            build_options={**base.build_options, **options},
+            plugin=None,
+            distribution=None,
+            catalog=catalog,
+            **given,
+        )
+        return CatalogEntry(spec, override)
+
+    if "input_shape" not in fields:
+        raise fail("input_shape", "is required: [height, width, channels]")
+    if how == ["source"]:
+        source = fields["source"]
+        if not isinstance(source, str) or not source:
+            raise fail("source", "must be the path of a SavedModel, .keras, .h5 or .meta file")
+        build: str = SOURCE_BUILDER
+        options = {"source": str(_resolve(path, source)), **options}
+    else:
+        build = fields["build"]
+        if not isinstance(build, str):
+            raise fail("build", "must be a 'module:function' string")
+    spec = BackboneSpec(
+        name=name,
+        build=build,
+        weights=weights,
+        build_options=options,
+        catalog=catalog,
+        **given,
+    )
+    return CatalogEntry(spec, override)
+
+
+def _weights(path: Path, where: str, value: Any) -> tuple[WeightSource, ...]:
+    fail = functools.partial(_field_error, where)
+
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise fail("weights", "must map weight names to a URL entry or a path")
+    sources = []
+    for weight_name, entry in value.items():
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict):
+            raise fail(f"weights.{weight_name}", "must be a path or a mapping with 'url' or 'path'")
+        unknown = sorted(set(entry) - set(_WEIGHT_FIELDS))
+        if unknown:
+            raise fail(
+                f"weights.{weight_name}.{unknown[0]}",
+                f"is not a weights field (known: {', '.join(_WEIGHT_FIELDS)})",
+            )
+        entry = dict(entry)
+        if entry.get("path"):
+            entry["path"] = str(_resolve(path, str(entry["path"])))
+        try:
+            sources.append(WeightSource(name=str(weight_name), **entry))
+        except SpecError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+    return tuple(sources)
+
+
+def _field_error(where: str, field: str, problem: str) -> CatalogError:
+    return CatalogError(f"{where}: field '{field}' {problem}")
+
+
+def _resolve(catalog_path: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (catalog_path.parent / candidate).resolve()
+
+
+def _strip_owner(message: str, name: str) -> str:
+    """Turn "backbone 'x': field ..." into "field ..." once the entry is already named."""
+    return message.removeprefix(f"backbone '{name}': ")

@@ -1,0 +1,225 @@
+"""Backbone specs: small frozen records of plain data that describe a backbone.
+
+A spec says how to build a backbone and what it expects, never holds a model. Nothing
+here imports TensorFlow: listing and inspecting backbones must stay instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from zoo.errors import SpecError
+
+PREPROCESSING_SCHEMES: Mapping[str, str] = MappingProxyType(
+    {
+        "none": "identity; the network rescales its own inputs",
+        "caffe": "RGB to BGR, then ImageNet mean subtracted (pixels 0-255)",
+        "tf": "pixels scaled from 0-255 to -1..1",
+        "torch": "pixels scaled to 0..1, then ImageNet mean and std normalised",
+        "asinh": "Lupton asinh stretch of flux images",
+    }
+)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_BUILD_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+_HEX = {"sha256": 64, "md5": 32}
+
+
+def _fail(owner: str, field_name: str, problem: str) -> SpecError:
+    return SpecError(f"{owner}: field '{field_name}' {problem}")
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """A named set of pretrained weights: a URL with a checksum, or a local path.
+
+    ``md5`` exists because Keras publishes only md5 sums for most of its ImageNet files;
+    ``sha256`` is preferred wherever it is known. ``member`` names the file to use inside
+    a downloaded archive (TF-Slim ships its checkpoints as ``.tar.gz``).
+    """
+
+    name: str
+    url: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    member: str | None = None
+    licence: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        owner = f"weights '{self.name}'"
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise _fail(owner, "name", "must be a word such as 'imagenet'")
+        if (self.url is None) == (self.path is None):
+            raise _fail(owner, "url", "or 'path' must be given, and not both")
+        if self.url is not None and not re.match(r"(https?|file)://", str(self.url)):
+            raise _fail(owner, "url", f"must start with http://, https:// or file://, got {self.url!r}")
+        for algorithm, length in _HEX.items():
+            digest = getattr(self, algorithm)
+            if digest is not None and not re.fullmatch(f"[0-9a-f]{{{length}}}", str(digest)):
+                raise _fail(owner, algorithm, f"must be {length} lowercase hex digits, got {digest!r}")
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """The strongest known checksum as (algorithm, hex digest), or None if unverified."""
+        if self.sha256:
+            return ("sha256", self.sha256)
+        if self.md5:
+            return ("md5", self.md5)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, "")}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything zoo needs to know about one backbone, as plain data.
+
+    Only ``name``, ``build`` and ``input_shape`` are required. ``build`` is a callable or a
+    ``"module:function"`` string resolved on first use, called as
+    ``build(input_shape, **build_options)`` and returning a Keras model that maps a batch
+    of preprocessed images to a 2-D feature tensor.
+
+    ``blocks`` are regular expressions (full match) naming the layers at which the
+    network's blocks end, in model order; "unfreeze the top N blocks" trains every layer
+    after the Nth boundary from the end.
+
+    ``plugin``, ``distribution`` and ``catalog`` record who registered the spec; the
+    registry fills them in, a plugin author leaves them empty.
+    """
+
+    name: str
+    build: Callable[..., Any] | str
+    input_shape: tuple[int, int, int]
+    preprocessing: str = "none"
+    feature_dim: int | None = None
+    weights: tuple[WeightSource, ...] = ()
+    blocks: tuple[str, ...] = ()
+    build_options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    licence: str | None = None
+    citation: str | None = None
+    plugin: str | None = None
+    distribution: str | None = None
+    catalog: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise SpecError(
+                f"backbone name {self.name!r} is invalid: use letters, digits, '_', '-' or '.'"
+            )
+        owner = f"backbone '{self.name}'"
+        if isinstance(self.build, str):
+            if not _BUILD_PATH.fullmatch(self.build):
+                raise _fail(owner, "build", f"must be 'module:function', got {self.build!r}")
+        elif not callable(self.build):
+            raise _fail(owner, "build", "must be a callable or a 'module:function' string")
+        object.__setattr__(self, "input_shape", _as_shape(owner, self.input_shape))
+        if self.preprocessing not in PREPROCESSING_SCHEMES:
+            known = ", ".join(PREPROCESSING_SCHEMES)
+            raise _fail(owner, "preprocessing", f"must be one of {known}; got {self.preprocessing!r}")
+        if self.feature_dim is not None and (
+            isinstance(self.feature_dim, bool)
+            or not isinstance(self.feature_dim, int)
+            or self.feature_dim <= 0
+        ):
+            raise _fail(owner, "feature_dim", f"must be a positive integer, got {self.feature_dim!r}")
+        weights = tuple(self.weights)
+        if not all(isinstance(w, WeightSource) for w in weights):
+            raise _fail(owner, "weights", "must hold WeightSource records")
+        names = [w.name for w in weights]
+        if len(set(names)) != len(names):
+            raise _fail(owner, "weights", f"names a weight source twice: {names}")
+        object.__setattr__(self, "weights", weights)
+        blocks = (self.blocks,) if isinstance(self.blocks, str) else tuple(self.blocks)
+        for pattern in blocks:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError) as exc:
+                raise _fail(owner, "blocks", f"holds an invalid pattern {pattern!r}: {exc}") from None
+        object.__setattr__(self, "blocks", blocks)
+        if not isinstance(self.build_options, Mapping):
+            raise _fail(owner, "build_options", "must be a mapping of keyword arguments")
+        object.__setattr__(self, "build_options", MappingProxyType(dict(self.build_options)))
+
+    @property
+    def build_path(self) -> str:
+        """``build`` as a ``module:function`` string, for display and JSON."""
+        if isinstance(self.build, str):
+            return self.build
+        return f"{self.build.__module__}:{self.build.__qualname__}"
+
+    def resolve_build(self) -> Callable[..., Any]:
+        """The build callable, importing its module now if it was given as a string."""
+        if callable(self.build):
+            return self.build
+        module_name, _, attribute = self.build.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as exc:
+            raise SpecError(
+                f"backbone '{self.name}': cannot load its builder {self.build!r}: {exc}"
+            ) from exc
+        return target
+
+    def weight(self, name: str) -> WeightSource:
+        """The named weight source; the error lists the ones that exist."""
+        for source in self.weights:
+            if source.name == name:
+                return source
+        known = ", ".join(w.name for w in self.weights) or "none"
+        raise SpecError(
+            f"backbone '{self.name}' has no weights named '{name}' (known: {known}); "
+            "pass a file or checkpoint path instead"
+        )
+
+    @property
+    def provider(self) -> str:
+        """Who registered this spec, in words."""
+        if self.catalog and not self.plugin:
+            return f"catalog {self.catalog}"
+        who = f"plugin {self.plugin}" if self.plugin else "unregistered"
+        return f"{who} ({self.distribution})" if self.distribution else who
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the whole spec."""
+        return {
+            "name": self.name,
+            "build": self.build_path,
+            "build_options": dict(self.build_options),
+            "input_shape": list(self.input_shape),
+            "preprocessing": self.preprocessing,
+            "feature_dim": self.feature_dim,
+            "weights": [w.to_dict() for w in self.weights],
+            "blocks": list(self.blocks),
+            "description": self.description,
+            "licence": self.licence,
+            "citation": self.citation,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "catalog": self.catalog,
+        }
+
+
+def _as_shape(owner: str, value: Any) -> tuple[int, int, int]:
+    try:
+        shape = tuple(value)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise _fail(
+            owner, "input_shape", f"must be three positive integers (height, width, channels), got {value!r}"
+        )
+    return shape  # type: ignore[return-value]
