@@ -111,7 +111,9 @@ def _load_backbones(path: Path) -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, dict) or set(document) - {"backbones"}:
-        raise CatalogError(f"{path}: the file must hold one mapping, 'backbones:', of named entries")
+        raise CatalogError(
+            f"{path}: the file must hold one mapping, 'backbones:', of named entries"
+        )
     backbones = document.get("backbones") or {}
     if not isinstance(backbones, dict):
         raise CatalogError(f"{path}: 'backbones' must map names to entries")

@@ -29,7 +29,7 @@ class ZooGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
             raise
         except Exception as exc:
             if ctx.meta.get("zoo.debug"):
@@ -37,7 +37,9 @@ class ZooGroup(click.Group):
             if isinstance(exc, ZooError):
                 message = str(exc)
             else:
-                message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+                message = (
+                    f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+                )
             click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_ERROR)
 
@@ -174,7 +176,9 @@ def _describe(spec: BackboneSpec) -> list[str]:
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo(
+            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -191,4 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     warnings.showwarning = _show_warning
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cli.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="zoo")
+    try:
+        cli.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="zoo")
+    except BrokenPipeError:  # `zoo list | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -79,7 +79,11 @@ def load_registry(
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             info = PluginInfo(
-                ep.name, ep.value, dist.name if dist else None, dist.version if dist else None, False
+                ep.name,
+                ep.value,
+                dist.name if dist else None,
+                dist.version if dist else None,
+                False,
             )
             found.append((info, ep.load))
 
@@ -121,11 +125,12 @@ def _call_plugin(manager: pluggy.PluginManager, registry: Registry, info: Plugin
 
 def _failed(info: PluginInfo, exc: Exception, strict: bool) -> PluginInfo:
     origin = f" (from {info.distribution})" if info.distribution else ""
-    message = f"plugin '{info.name}'{origin} failed to load: {type(exc).__name__}: {exc}"
+    detail = " ".join(str(exc).split())  # one line, even for pluggy's multi-line messages
+    message = f"plugin '{info.name}'{origin} failed to load: {type(exc).__name__}: {detail}"
     if strict:
         raise PluginError(message + " [ZOO_STRICT_PLUGINS is set]") from exc
     warnings.warn(message + "; its backbones are unavailable", PluginWarning, stacklevel=3)
-    return replace(info, error=str(exc))
+    return replace(info, error=detail)
 
 
 def _importer(module: str) -> Callable[[], Any]:

@@ -56,9 +56,7 @@ class Registry:
     ) -> BackboneSpec:
         """Add ``spec``, stamped with who registered it; a name clash needs ``override``."""
         if not isinstance(spec, BackboneSpec):
-            raise SpecError(
-                f"register() takes a zoo.BackboneSpec, got {type(spec).__name__}"
-            )
+            raise SpecError(f"register() takes a zoo.BackboneSpec, got {type(spec).__name__}")
         if plugin is not None:
             spec = replace(spec, plugin=plugin, distribution=distribution)
         existing = self._specs.get(spec.name)
@@ -104,6 +102,7 @@ class Registry:
         by_lower = {n.lower(): n for n in self._specs}
         matches = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
         if matches:
-            quoted = " or ".join(f"'{by_lower[m]}'" for m in matches)
-            return f"unknown backbone '{name}'; did you mean {quoted}?"
+            names = [f"'{by_lower[m]}'" for m in matches]
+            choices = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            return f"unknown backbone '{name}'; did you mean {choices}?"
         return f"unknown backbone '{name}'; `zoo list` shows the registered names"

@@ -60,11 +60,15 @@ class WeightSource:
         if (self.url is None) == (self.path is None):
             raise _fail(owner, "url", "or 'path' must be given, and not both")
         if self.url is not None and not re.match(r"(https?|file)://", str(self.url)):
-            raise _fail(owner, "url", f"must start with http://, https:// or file://, got {self.url!r}")
+            raise _fail(
+                owner, "url", f"must start with http://, https:// or file://, got {self.url!r}"
+            )
         for algorithm, length in _HEX.items():
             digest = getattr(self, algorithm)
             if digest is not None and not re.fullmatch(f"[0-9a-f]{{{length}}}", str(digest)):
-                raise _fail(owner, algorithm, f"must be {length} lowercase hex digits, got {digest!r}")
+                raise _fail(
+                    owner, algorithm, f"must be {length} lowercase hex digits, got {digest!r}"
+                )
 
     @property
     def checksum(self) -> tuple[str, str] | None:
@@ -125,13 +129,17 @@ class BackboneSpec:
         object.__setattr__(self, "input_shape", _as_shape(owner, self.input_shape))
         if self.preprocessing not in PREPROCESSING_SCHEMES:
             known = ", ".join(PREPROCESSING_SCHEMES)
-            raise _fail(owner, "preprocessing", f"must be one of {known}; got {self.preprocessing!r}")
+            raise _fail(
+                owner, "preprocessing", f"must be one of {known}; got {self.preprocessing!r}"
+            )
         if self.feature_dim is not None and (
             isinstance(self.feature_dim, bool)
             or not isinstance(self.feature_dim, int)
             or self.feature_dim <= 0
         ):
-            raise _fail(owner, "feature_dim", f"must be a positive integer, got {self.feature_dim!r}")
+            raise _fail(
+                owner, "feature_dim", f"must be a positive integer, got {self.feature_dim!r}"
+            )
         weights = tuple(self.weights)
         if not all(isinstance(w, WeightSource) for w in weights):
             raise _fail(owner, "weights", "must hold WeightSource records")
@@ -144,7 +152,9 @@ class BackboneSpec:
             try:
                 re.compile(pattern)
             except (re.error, TypeError) as exc:
-                raise _fail(owner, "blocks", f"holds an invalid pattern {pattern!r}: {exc}") from None
+                raise _fail(
+                    owner, "blocks", f"holds an invalid pattern {pattern!r}: {exc}"
+                ) from None
         object.__setattr__(self, "blocks", blocks)
         if not isinstance(self.build_options, Mapping):
             raise _fail(owner, "build_options", "must be a mapping of keyword arguments")
@@ -220,6 +230,8 @@ def _as_shape(owner: str, value: Any) -> tuple[int, int, int]:
         isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
     ):
         raise _fail(
-            owner, "input_shape", f"must be three positive integers (height, width, channels), got {value!r}"
+            owner,
+            "input_shape",
+            f"must be three positive integers (height, width, channels), got {value!r}",
         )
     return shape  # type: ignore[return-value]
