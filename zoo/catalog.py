@@ -41,6 +41,7 @@ _COMMON = (
     "feature_dim",
     "weights",
     "blocks",
+    "checkpoint_rename",
     "options",
     "licence",
     "citation",
@@ -150,8 +151,9 @@ def _entry(
     }
     if "input_shape" in fields:
         given["input_shape"] = fields["input_shape"]
-    if "blocks" in fields:
-        given["blocks"] = fields["blocks"]
+    for key in ("blocks", "checkpoint_rename"):
+        if key in fields:
+            given[key] = fields[key]
     catalog = str(path)
 
     if how == ["base"]:

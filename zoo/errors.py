@@ -30,6 +30,14 @@ class DuplicateBackboneError(ZooError):
     """Two registrations claim the same backbone name."""
 
 
+class WeightsError(ZooError):
+    """Weights cannot be found, downloaded, verified, recognised or loaded."""
+
+
+class DownloadError(WeightsError):
+    """A weights download failed: offline, HTTP error, or checksum mismatch."""
+
+
 class PluginError(ZooError):
     """A plugin failed to import or raised while registering (fatal under ZOO_STRICT_PLUGINS=1)."""
 

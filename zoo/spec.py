@@ -96,6 +96,10 @@ class BackboneSpec:
     network's blocks end, in model order; "unfreeze the top N blocks" trains every layer
     after the Nth boundary from the end.
 
+    ``checkpoint_rename`` is the plugin's own map from TF1 checkpoint variable names to
+    the model's variable paths: (regex, replacement) rules applied in order with
+    ``re.sub`` (TF-Slim's scopes for inception_v4, say). Users add rules of their own.
+
     ``plugin``, ``distribution`` and ``catalog`` record who registered the spec; the
     registry fills them in, a plugin author leaves them empty.
     """
@@ -107,6 +111,7 @@ class BackboneSpec:
     feature_dim: int | None = None
     weights: tuple[WeightSource, ...] = ()
     blocks: tuple[str, ...] = ()
+    checkpoint_rename: tuple[tuple[str, str], ...] = ()
     build_options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     licence: str | None = None
@@ -156,6 +161,9 @@ class BackboneSpec:
                     owner, "blocks", f"holds an invalid pattern {pattern!r}: {exc}"
                 ) from None
         object.__setattr__(self, "blocks", blocks)
+        object.__setattr__(
+            self, "checkpoint_rename", _as_rules(owner, "checkpoint_rename", self.checkpoint_rename)
+        )
         if not isinstance(self.build_options, Mapping):
             raise _fail(owner, "build_options", "must be a mapping of keyword arguments")
         object.__setattr__(self, "build_options", MappingProxyType(dict(self.build_options)))
@@ -212,6 +220,7 @@ class BackboneSpec:
             "feature_dim": self.feature_dim,
             "weights": [w.to_dict() for w in self.weights],
             "blocks": list(self.blocks),
+            "checkpoint_rename": [list(rule) for rule in self.checkpoint_rename],
             "description": self.description,
             "licence": self.licence,
             "citation": self.citation,
@@ -219,6 +228,21 @@ class BackboneSpec:
             "distribution": self.distribution,
             "catalog": self.catalog,
         }
+
+
+def _as_rules(owner: str, field_name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """Validate (regex, replacement) pairs, as given in code or as YAML lists."""
+    rules = []
+    for rule in value or ():
+        if isinstance(rule, str) or len(tuple(rule)) != 2:
+            raise _fail(owner, field_name, f"must hold [pattern, replacement] pairs, got {rule!r}")
+        pattern, replacement = (str(part) for part in rule)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _fail(owner, field_name, f"holds an invalid pattern {pattern!r}: {exc}") from None
+        rules.append((pattern, replacement))
+    return tuple(rules)
 
 
 def _as_shape(owner: str, value: Any) -> tuple[int, int, int]:
