@@ -5,13 +5,16 @@ Importing zoo is cheap: TensorFlow loads only when a model is built or run.
 
 from __future__ import annotations
 
+from zoo.build import create_backbone
 from zoo.errors import (
     CatalogError,
+    DownloadError,
     DuplicateBackboneError,
     PluginError,
     PluginWarning,
     SpecError,
     UnknownBackboneError,
+    WeightsError,
     ZooError,
 )
 from zoo.hookspecs import hookimpl
@@ -35,6 +38,7 @@ def list_backbones(pattern: str | None = None) -> list[BackboneSpec]:
 __all__ = [
     "BackboneSpec",
     "CatalogError",
+    "DownloadError",
     "DuplicateBackboneError",
     "PluginError",
     "PluginWarning",
@@ -42,8 +46,10 @@ __all__ = [
     "SpecError",
     "UnknownBackboneError",
     "WeightSource",
+    "WeightsError",
     "ZooError",
     "__version__",
+    "create_backbone",
     "get_registry",
     "get_spec",
     "hookimpl",

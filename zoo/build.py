@@ -1,0 +1,212 @@
+"""``zoo.create_backbone``: the one way to turn a name or a model file into a feature extractor.
+
+The CLI, training, export and the tests all come through here, so every backbone gets
+the same checks: a 2-D feature output, weights loaded by name with a load report, and
+the spec kept beside the model for the steps that follow (preprocessing, blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import SpecError, UnknownBackboneError, WeightsError
+from zoo.registry import Registry
+from zoo.spec import BackboneSpec
+from zoo.weights.report import LoadReport
+
+Rule = tuple[str, str]
+
+
+def create_backbone(
+    source: str | Path,
+    weights: str | Path | None = None,
+    input_shape: Sequence[int] | None = None,
+    *,
+    skip: Sequence[str] | None = None,
+    rename: Sequence[Rule] | dict[str, str] = (),
+    strict: bool = False,
+    feature_layer: str | None = None,
+    input_tensor: str | None = None,
+    feature_tensor: str | None = None,
+    signature: str | None = None,
+    output: str | None = None,
+    safe_mode: bool = True,
+    registry: Registry | None = None,
+    progress: bool = True,
+) -> Any:
+    """A Keras model mapping preprocessed images to a pooled 2-D feature tensor.
+
+    ``source`` is a registry name (``"resnet50"``) or a self-describing model: a SavedModel
+    folder, a ``.keras`` file, a full-model ``.h5`` or a TF1 ``.meta`` graph. ``weights``
+    (named architectures) is None for random initialisation, a catalog weight name
+    (``"imagenet"``), or a ``.weights.h5`` / ``.keras`` / legacy ``.h5`` file or TF1/TF2
+    checkpoint; for a ``.meta`` source it is the checkpoint prefix, if not the one beside
+    the graph. ``input_shape`` is (height, width, channels) or (height, width).
+
+    ``skip`` are regexes of source variables not to load (default: logits, global_step),
+    ``rename`` (pattern, replacement) rules from source names to the model's variable
+    paths, ``strict`` fails when any model variable is left unloaded.
+
+    The model carries ``model.load_report`` (a LoadReport, or None for random weights)
+    and ``model.backbone_spec`` (the BackboneSpec, for preprocessing and blocks).
+    """
+    from zoo.sources import SOURCE_OPTIONS, source_kind
+
+    source_options = {
+        "feature_layer": feature_layer,
+        "signature": signature,
+        "output": output,
+        "input_tensor": input_tensor,
+        "feature_tensor": feature_tensor,
+        "safe_mode": safe_mode,
+    }
+    assert set(source_options) == set(SOURCE_OPTIONS)
+    rules = tuple(rename.items()) if isinstance(rename, dict) else tuple(tuple(r) for r in rename)
+    load_options = {"skip": skip, "rename": rules, "strict": strict}
+
+    kind = source_kind(source)
+    if kind is not None:
+        spec = _source_spec(str(source), input_shape)
+        shape = _shape(spec, input_shape) if input_shape is not None else None
+        model = _build_source(str(source), kind, shape, weights, source_options)
+        report = getattr(model, "load_report", None)
+        if weights is not None and kind != "meta":
+            report = _load(model, spec, weights, shape, load_options, progress)
+        return _finish(model, spec, report)
+
+    spec = _lookup(str(source), registry)
+    shape = _shape(spec, input_shape)
+    options = dict(spec.build_options)
+    if spec.build_path == "zoo.sources:build_from_source":
+        options.update({k: v for k, v in source_options.items() if v is not None})
+    model = spec.resolve_build()(shape, **options)
+    model = _pooled(model, spec.name)
+    if feature_layer is not None and "source" not in options:
+        from zoo.sources.keras_model import cut_at
+
+        model = cut_at(model, feature_layer, source=spec.name)
+    report = getattr(model, "load_report", None)
+    if weights is not None:
+        report = _load(model, spec, weights, shape, load_options, progress)
+    return _finish(model, spec, report)
+
+
+def _lookup(name: str, registry: Registry | None) -> BackboneSpec:
+    if registry is None:
+        from zoo.plugin_loader import get_registry
+
+        registry = get_registry()
+    try:
+        return registry.get(name)
+    except UnknownBackboneError:
+        if "/" in name or Path(name).suffix:
+            raise WeightsError(
+                f"'{name}' is neither a registered backbone nor a model zoo can load: "
+                "no SavedModel folder, .keras, .h5 or .meta file exists there"
+            ) from None
+        raise
+
+
+def _shape(spec: BackboneSpec, requested: Sequence[int] | None) -> tuple[int, int, int]:
+    if requested is None:
+        return spec.input_shape
+    values = tuple(int(v) for v in requested)
+    if len(values) == 2:
+        values = (*values, spec.input_shape[2])
+    if len(values) != 3 or min(values) <= 0:
+        raise SpecError(
+            f"input_shape must be (height, width) or (height, width, channels), got {tuple(requested)}"
+        )
+    return values  # type: ignore[return-value]
+
+
+def _source_spec(path: str, input_shape: Sequence[int] | None) -> BackboneSpec:
+    shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else (1, 1, 1)
+    return BackboneSpec(
+        name=Path(path).name.replace(" ", "_") or "source",
+        build="zoo.sources:build_from_source",
+        input_shape=shape,  # replaced by the model's own shape in _finish
+        build_options={"source": path},
+    )
+
+
+def _build_source(
+    path: str, kind: str, shape: tuple[int, int, int] | None, weights: Any, options: dict[str, Any]
+) -> Any:
+    from zoo.sources import build_from_source
+
+    if kind == "meta":
+        from zoo.sources.meta_graph import meta_graph_backbone
+
+        return meta_graph_backbone(
+            path,
+            shape,
+            input_tensor=options["input_tensor"],
+            feature_tensor=options["feature_tensor"],
+            checkpoint=str(weights) if weights is not None else None,
+        )
+    return _pooled(build_from_source(shape, path, **options), path)
+
+
+def _pooled(model: Any, name: str) -> Any:
+    """Insist on the builder contract: features of rank 2 (a 4-D map is pooled)."""
+    import keras
+
+    rank = len(model.outputs[0].shape)
+    if rank == 2:
+        return model
+    if rank == 4:
+        pooled = keras.layers.GlobalAveragePooling2D(name="feature_pool")(model.outputs[0])
+        return keras.Model(model.inputs, pooled, name=model.name)
+    raise SpecError(f"the builder of '{name}' returned features of rank {rank}; it must return 2-D")
+
+
+def _load(
+    model: Any,
+    spec: BackboneSpec,
+    weights: str | Path,
+    shape: tuple[int, int, int] | None,
+    options: dict[str, Any],
+    progress: bool,
+) -> LoadReport:
+    from zoo.weights.loading import load_weights
+
+    path: str | Path = weights
+    if isinstance(weights, str) and weights in {w.name for w in spec.weights}:
+        from zoo.weights.download import fetch_weights
+
+        path = fetch_weights(spec.weight(weights), backbone=spec.name, progress=progress)
+    elif isinstance(weights, str) and not _looks_like_path(weights):
+        known = ", ".join(w.name for w in spec.weights) or "none"
+        raise WeightsError(
+            f"'{weights}' is neither a weight name of '{spec.name}' (known: {known}) nor an "
+            "existing file or checkpoint"
+        )
+    model_channels = int(model.inputs[0].shape[-1])
+    return load_weights(
+        model,
+        path,
+        skip=options["skip"],
+        rename=options["rename"],
+        plugin_rules=spec.checkpoint_rename,
+        strict=options["strict"],
+        channels=(spec.input_shape[2], model_channels),
+    )
+
+
+def _looks_like_path(value: str) -> bool:
+    p = Path(value).expanduser()
+    return p.exists() or Path(value + ".index").exists() or "/" in value or bool(p.suffix)
+
+
+def _finish(model: Any, spec: BackboneSpec, report: LoadReport | None) -> Any:
+    from dataclasses import replace
+
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:]) if None not in model.inputs[0].shape[1:] else None
+    if shape is not None and shape != spec.input_shape and spec.build_path == "zoo.sources:build_from_source":
+        spec = replace(spec, input_shape=shape)
+    model.load_report = report
+    model.backbone_spec = spec
+    return model

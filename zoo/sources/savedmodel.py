@@ -1,0 +1,85 @@
+"""SavedModels as backbones: one signature's output becomes the feature tensor.
+
+The SavedModel is wrapped in ``keras.layers.TFSMLayer`` with its variables trainable, so
+the backbone can be fine-tuned and exported again like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from zoo.errors import WeightsError
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def savedmodel_backbone(
+    path: str,
+    input_shape: tuple[int, int, int] | None,
+    *,
+    signature: str | None = None,
+    output: str | None = None,
+) -> Any:
+    """A Keras model mapping images to the chosen signature output of the SavedModel."""
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as exc:
+        raise WeightsError(f"cannot load the SavedModel {path}: {' '.join(str(exc).split())}") from exc
+    signature = signature or DEFAULT_SIGNATURE
+    if signature not in loaded.signatures:
+        known = ", ".join(loaded.signatures) or "none"
+        raise WeightsError(f"SavedModel {path} has no signature '{signature}' (it has: {known})")
+    function = loaded.signatures[signature]
+    inputs = function.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise WeightsError(
+            f"signature '{signature}' of {path} takes {len(inputs)} inputs ({', '.join(inputs)}); "
+            "a backbone needs exactly one image input"
+        )
+    (input_spec,) = inputs.values()
+    outputs = function.structured_outputs
+    output = output or _only_output(path, signature, outputs)
+    if output not in outputs:
+        raise WeightsError(
+            f"signature '{signature}' of {path} has no output '{output}' "
+            f"(outputs: {', '.join(outputs)})"
+        )
+    shape = _input_shape(path, input_spec, input_shape)
+    layer = keras.layers.TFSMLayer(path, call_endpoint=signature, trainable=True, name="savedmodel")
+    images = keras.Input(shape=shape, name="images")
+    features = layer(images)[output]
+    if len(features.shape) == 4:
+        features = keras.layers.GlobalAveragePooling2D(name="feature_pool")(features)
+    elif len(features.shape) != 2:
+        raise WeightsError(
+            f"output '{output}' of {path} has shape {features.shape}; a backbone needs "
+            "2-D features (or a 4-D map to pool)"
+        )
+    return keras.Model(images, features, name="savedmodel_backbone")
+
+
+def _only_output(path: str, signature: str, outputs: dict[str, Any]) -> str:
+    if len(outputs) == 1:
+        return next(iter(outputs))
+    raise WeightsError(
+        f"signature '{signature}' of {path} has several outputs ({', '.join(outputs)}); "
+        "choose the features with output=NAME"
+    )
+
+
+def _input_shape(
+    path: str, spec: tf.TensorSpec, requested: tuple[int, int, int] | None
+) -> tuple[int, int, int]:
+    declared = tuple(spec.shape[1:])
+    if len(declared) != 3:
+        raise WeightsError(f"the input of {path} has shape {spec.shape}; expected images (N, H, W, C)")
+    if requested is None:
+        if None in declared:
+            raise WeightsError(f"the input of {path} has open dimensions {spec.shape}; pass input_shape")
+        return declared  # type: ignore[return-value]
+    if any(d is not None and d != r for d, r in zip(declared, requested, strict=True)):
+        raise WeightsError(f"{path} takes images of shape {declared}, not {tuple(requested)}")
+    return tuple(requested)  # type: ignore[return-value]

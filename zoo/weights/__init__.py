@@ -1,0 +1,1 @@
+"""Weights: finding, downloading, recognising and loading pretrained weights."""
