@@ -204,8 +204,16 @@ def _looks_like_path(value: str) -> bool:
 def _finish(model: Any, spec: BackboneSpec, report: LoadReport | None) -> Any:
     from dataclasses import replace
 
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:]) if None not in model.inputs[0].shape[1:] else None
-    if shape is not None and shape != spec.input_shape and spec.build_path == "zoo.sources:build_from_source":
+    shape = (
+        tuple(int(d) for d in model.inputs[0].shape[1:])
+        if None not in model.inputs[0].shape[1:]
+        else None
+    )
+    if (
+        shape is not None
+        and shape != spec.input_shape
+        and spec.build_path == "zoo.sources:build_from_source"
+    ):
         spec = replace(spec, input_shape=shape)
     model.load_report = report
     model.backbone_spec = spec

@@ -139,6 +139,117 @@ def plugins_command(as_json: bool) -> None:
     _table(("PLUGIN", "DISTRIBUTION", "VERSION", "KIND", "BACKBONES"), rows)
 
 
+def weight_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of zoo.create_backbone, shared by every command that builds a backbone."""
+    options = [
+        click.option(
+            "--weights", "-w", help="Catalog weight name (imagenet), weights file or checkpoint."
+        ),
+        click.option("--input-shape", help="H,W or H,W,C (default: the backbone's own)."),
+        click.option(
+            "--skip", multiple=True, help="Regex of source variables not to load (repeatable)."
+        ),
+        click.option(
+            "--rename", multiple=True, help="PATTERN=REPLACEMENT from source to model names."
+        ),
+        click.option("--strict", is_flag=True, help="Fail if any model variable is left unloaded."),
+        click.option("--feature-layer", help="Cut a full model at this layer."),
+        click.option("--input-tensor", help="Image input of a .meta graph, e.g. X:0."),
+        click.option("--feature-tensor", help="Feature tensor of a .meta graph."),
+        click.option("--signature", help="SavedModel signature (default serving_default)."),
+        click.option("--output", "output_name", help="SavedModel signature output to use."),
+        click.option("--unsafe", is_flag=True, help="Load .keras files with safe_mode off."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def backbone_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """Turn weight_source_options values into create_backbone keyword arguments."""
+    rename = []
+    for rule in params.pop("rename"):
+        pattern, sep, replacement = rule.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{rule!r} is not PATTERN=REPLACEMENT", param_hint="--rename")
+        rename.append((pattern, replacement))
+    shape = params.pop("input_shape")
+    skip = params.pop("skip")
+    return {
+        "weights": params.pop("weights"),
+        "input_shape": _parse_shape(shape) if shape else None,
+        "skip": list(skip) if skip else None,
+        "rename": rename,
+        "strict": params.pop("strict"),
+        "feature_layer": params.pop("feature_layer"),
+        "input_tensor": params.pop("input_tensor"),
+        "feature_tensor": params.pop("feature_tensor"),
+        "signature": params.pop("signature"),
+        "output": params.pop("output_name"),
+        "safe_mode": not params.pop("unsafe"),
+    }
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 3):
+        raise click.BadParameter(f"{text!r} is not H,W or H,W,C", param_hint="--input-shape")
+    return values
+
+
+@cli.group("weights")
+def weights_group() -> None:
+    """Inspect and fetch pretrained weights."""
+
+
+@weights_group.command("inspect")
+@click.argument("source")
+@weight_source_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--limit", default=20, show_default=True, help="Entries shown per category.")
+@registry_option
+def weights_inspect(
+    source: str, as_json: bool, limit: int, registries: Sequence[str], **params: Any
+) -> None:
+    """Dry run: build SOURCE, load its weights and print the load report (no training)."""
+    from zoo.build import create_backbone
+
+    model = create_backbone(source, registry=_registry(registries), **backbone_kwargs(params))
+    report = model.load_report
+    shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
+    if as_json:
+        data = {
+            "backbone": model.backbone_spec.name,
+            "input_shape": shape,
+            "features": int(model.outputs[0].shape[-1]),
+            "parameters": model.count_params(),
+            "report": report.to_dict() if report else None,
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(
+        f"{model.backbone_spec.name}: {shape} -> {model.outputs[0].shape[-1]} features, "
+        f"{model.count_params():,} parameters"
+    )
+    for line in report.lines(limit) if report else ["no weights loaded: random initialisation"]:
+        click.echo(line)
+
+
+@weights_group.command("fetch")
+@click.argument("name")
+@click.option("--weights", "-w", "weight_name", default="imagenet", show_default=True)
+@registry_option
+def weights_fetch(name: str, weight_name: str, registries: Sequence[str]) -> None:
+    """Download (or find in the cache) the catalog weights of backbone NAME, and verify them."""
+    from zoo.weights.download import fetch_weights
+
+    spec = _registry(registries).get(name)
+    click.echo(fetch_weights(spec.weight(weight_name), backbone=spec.name))
+
+
 def _describe(spec: BackboneSpec) -> list[str]:
     lines = [
         f"name:          {spec.name}",
@@ -194,7 +305,7 @@ _default_showwarning = warnings.showwarning
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     warnings.showwarning = _show_warning
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     try:
         cli.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="zoo")
     except BrokenPipeError:  # `zoo list | head`: the reader left, which is not an error

@@ -11,7 +11,14 @@ from typing import Any
 
 from zoo.errors import WeightsError
 
-SOURCE_OPTIONS = ("feature_layer", "signature", "output", "input_tensor", "feature_tensor", "safe_mode")
+SOURCE_OPTIONS = (
+    "feature_layer",
+    "signature",
+    "output",
+    "input_tensor",
+    "feature_tensor",
+    "safe_mode",
+)
 
 
 def source_kind(path: str | Path) -> str | None:

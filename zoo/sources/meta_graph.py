@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -105,7 +104,9 @@ class MetaGraphLayer(keras.layers.Layer):
         ]
         parsed = tf.compat.v1.GraphDef.FromString(base64.b64decode(graph_def))
         node = _node(parsed, input_name.split(":")[0])
-        self.graph_input_shape = tuple(None if d.size < 0 else d.size for d in node.attr["shape"].shape.dim)
+        self.graph_input_shape = tuple(
+            None if d.size < 0 else d.size for d in node.attr["shape"].shape.dim
+        )
         # Plain attributes would be tracked, and saved, by Keras and tf.Module.
         object.__setattr__(self, "_parsed_graph", parsed)
         object.__setattr__(self, "_function", None)
@@ -117,14 +118,18 @@ class MetaGraphLayer(keras.layers.Layer):
 
             def run(images: Any, *values: Any) -> Any:
                 input_map = {self.input_name: images}
-                input_map.update({f"{name}:0": value for name, value in zip(names, values, strict=True)})
+                input_map.update(
+                    {f"{name}:0": value for name, value in zip(names, values, strict=True)}
+                )
                 (features,) = tf.graph_util.import_graph_def(
                     graph_def, input_map=input_map, return_elements=[self.feature_name], name="g"
                 )
                 return features
 
             specs = [tf.TensorSpec(s["shape"], s["dtype"]) for s in self.variable_specs]
-            object.__setattr__(self, "_function", tf.compat.v1.wrap_function(run, [input_spec, *specs]))
+            object.__setattr__(
+                self, "_function", tf.compat.v1.wrap_function(run, [input_spec, *specs])
+            )
         return self._function
 
     def call(self, images: Any) -> Any:
@@ -133,7 +138,9 @@ class MetaGraphLayer(keras.layers.Layer):
             images = tf.reshape(images, (-1, graph_shape[1]))
         spec = tf.TensorSpec((None, *graph_shape[1:]), tf.float32)
         function = self._pure_function(spec)
-        return function(tf.cast(images, tf.float32), *[tf.convert_to_tensor(v) for v in self.graph_variables])
+        return function(
+            tf.cast(images, tf.float32), *[tf.convert_to_tensor(v) for v in self.graph_variables]
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -154,23 +161,30 @@ def _prune(
         try:
             tf.compat.v1.train.import_meta_graph(meta_path, clear_devices=True)
         except Exception as exc:
-            raise WeightsError(f"cannot import the meta graph {meta_path}: {_one_line(exc)}") from exc
+            raise WeightsError(
+                f"cannot import the meta graph {meta_path}: {_one_line(exc)}"
+            ) from exc
         graph_input = _tensor(graph, meta_path, input_tensor)
         graph_features = _tensor(graph, meta_path, feature_tensor)
         trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
     full = graph.as_graph_def()
-    sub = tf.compat.v1.graph_util.extract_sub_graph(full, [graph_features.op.name])
+    sub = _ancestors(full, graph_features.op.name)
     variables: list[dict[str, Any]] = []
     reads: dict[str, str] = {}
     pruned = tf.compat.v1.GraphDef()
     pruned.versions.CopyFrom(full.versions)
     pruned.library.CopyFrom(full.library)
-    for node in sub.node:
+    for node in sub:
         if node.op in VARIABLE_OPS:
             dtype = tf.dtypes.as_dtype(node.attr["dtype"].type).base_dtype
             shape = [d.size for d in node.attr["shape"].shape.dim]
             variables.append(
-                {"name": node.name, "shape": shape, "dtype": dtype.name, "trainable": node.name in trainable}
+                {
+                    "name": node.name,
+                    "shape": shape,
+                    "dtype": dtype.name,
+                    "trainable": node.name in trainable,
+                }
             )
             reads[node.name] = dtype.name
             placeholder = pruned.node.add()
@@ -187,6 +201,19 @@ def _prune(
             del node.attr["dtype"]
     _check_feeds(pruned, meta_path, graph_input.op.name, set(reads))
     return pruned, graph_input, variables
+
+
+def _ancestors(graph_def: Any, target: str) -> list[Any]:
+    """The nodes ``target`` depends on (data and control inputs), in graph order."""
+    nodes = {node.name: node for node in graph_def.node}
+    keep: set[str] = set()
+    stack = [target]
+    while stack:
+        name = stack.pop()
+        if name not in keep:
+            keep.add(name)
+            stack += [i.lstrip("^").split(":")[0] for i in nodes[name].input]
+    return [node for node in graph_def.node if node.name in keep]
 
 
 def _check_feeds(graph_def: Any, meta_path: str, input_op: str, variables: set[str]) -> None:
@@ -222,7 +249,9 @@ def _read_values(
     for spec in variables:
         name = spec["name"]
         if name not in available:
-            raise WeightsError(f"checkpoint {checkpoint} has no variable '{name}', which the graph needs")
+            raise WeightsError(
+                f"checkpoint {checkpoint} has no variable '{name}', which the graph needs"
+            )
         if list(available[name]) != list(spec["shape"]):
             raise WeightsError(
                 f"variable '{name}' in {checkpoint} has shape {list(available[name])}, "
@@ -239,7 +268,9 @@ def _read_values(
     others = sorted(k for k in available if k not in needed)
     report.skipped = [k for k in others if any(re.search(p, k) for p in DEFAULT_SKIP)]
     report.unexpected = [k for k in others if k not in report.skipped]
-    report.notes.append("the graph's other variables (heads, optimizer state) are not part of the backbone")
+    report.notes.append(
+        "the graph's other variables (heads, optimizer state) are not part of the backbone"
+    )
     return values, report
 
 
@@ -260,16 +291,22 @@ def _tensor(graph: Any, meta_path: str, name: str) -> Any:
         ) from None
 
 
-def _image_shape(meta_path: str, graph_input: Any, requested: tuple[int, int, int] | None) -> tuple[int, ...]:
+def _image_shape(
+    meta_path: str, graph_input: Any, requested: tuple[int, int, int] | None
+) -> tuple[int, ...]:
     dims = graph_input.shape.as_list() if graph_input.shape.rank is not None else None
     if dims is not None and len(dims) == 4:
         declared = tuple(dims[1:])
         if requested is None:
             if None in declared:
-                raise WeightsError(f"{graph_input.name} in {meta_path} has open dimensions; pass input_shape")
+                raise WeightsError(
+                    f"{graph_input.name} in {meta_path} has open dimensions; pass input_shape"
+                )
             return declared
         if any(d is not None and d != r for d, r in zip(declared, requested, strict=True)):
-            raise WeightsError(f"{graph_input.name} in {meta_path} takes {declared}, not {tuple(requested)}")
+            raise WeightsError(
+                f"{graph_input.name} in {meta_path} takes {declared}, not {tuple(requested)}"
+            )
         return tuple(requested)
     if dims is not None and len(dims) == 2 and dims[1] is not None:
         if requested is None or int(np.prod(requested)) != dims[1]:
@@ -278,7 +315,9 @@ def _image_shape(meta_path: str, graph_input: Any, requested: tuple[int, int, in
                 f"input_shape=(height, width, channels) with that many pixels"
             )
         return tuple(requested)
-    raise WeightsError(f"{graph_input.name} in {meta_path} has shape {dims}; expected images or flat vectors")
+    raise WeightsError(
+        f"{graph_input.name} in {meta_path} has shape {dims}; expected images or flat vectors"
+    )
 
 
 def _node(graph_def: Any, name: str) -> Any:

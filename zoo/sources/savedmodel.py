@@ -27,7 +27,9 @@ def savedmodel_backbone(
     try:
         loaded = tf.saved_model.load(path)
     except Exception as exc:
-        raise WeightsError(f"cannot load the SavedModel {path}: {' '.join(str(exc).split())}") from exc
+        raise WeightsError(
+            f"cannot load the SavedModel {path}: {' '.join(str(exc).split())}"
+        ) from exc
     signature = signature or DEFAULT_SIGNATURE
     if signature not in loaded.signatures:
         known = ", ".join(loaded.signatures) or "none"
@@ -75,10 +77,14 @@ def _input_shape(
 ) -> tuple[int, int, int]:
     declared = tuple(spec.shape[1:])
     if len(declared) != 3:
-        raise WeightsError(f"the input of {path} has shape {spec.shape}; expected images (N, H, W, C)")
+        raise WeightsError(
+            f"the input of {path} has shape {spec.shape}; expected images (N, H, W, C)"
+        )
     if requested is None:
         if None in declared:
-            raise WeightsError(f"the input of {path} has open dimensions {spec.shape}; pass input_shape")
+            raise WeightsError(
+                f"the input of {path} has open dimensions {spec.shape}; pass input_shape"
+            )
         return declared  # type: ignore[return-value]
     if any(d is not None and d != r for d, r in zip(declared, requested, strict=True)):
         raise WeightsError(f"{path} takes images of shape {declared}, not {tuple(requested)}")

@@ -183,9 +183,7 @@ def _object_checkpoint(prefix: str, reader: Any, shapes: dict[str, tuple[int, ..
 def _model_root(prefix: str, graph: Any) -> tuple[int, str]:
     """The root's child that holds the model: 'model' if present, else the only one with variables."""
     children = {ref.local_name: ref.node_id for ref in graph.nodes[0].children}
-    holding = {
-        name: node for name, node in children.items() if any(_variable_keys(graph, node))
-    }
+    holding = {name: node for name, node in children.items() if any(_variable_keys(graph, node))}
     if "model" in holding:
         return holding["model"], "model"
     if len(holding) == 1:
