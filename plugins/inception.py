@@ -52,7 +52,15 @@ def inception_v4(input_shape: tuple[int, int, int]) -> keras.Model:
     for block in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_5e"):
         x = _inception_a(x, block)
     x = _reduction_a(x, "Mixed_6a")
-    for block in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_6f", "Mixed_6g", "Mixed_6h"):
+    for block in (
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_6f",
+        "Mixed_6g",
+        "Mixed_6h",
+    ):
         x = _inception_b(x, block)
     x = _reduction_b(x, "Mixed_7a")
     for block in ("Mixed_7b", "Mixed_7c", "Mixed_7d"):
@@ -158,9 +166,7 @@ def _inception_a(x: Any, block: str) -> Any:
 
 def _reduction_a(x: Any, block: str) -> Any:
     """Slim's ``block_reduction_a``: 35x35x384 to 17x17x1024."""
-    branch_0 = _conv(
-        x, 384, (3, 3), f"{block}.Branch_0.Conv2d_1a_3x3", strides=2, padding="valid"
-    )
+    branch_0 = _conv(x, 384, (3, 3), f"{block}.Branch_0.Conv2d_1a_3x3", strides=2, padding="valid")
     branch_1 = _conv(x, 192, (1, 1), f"{block}.Branch_1.Conv2d_0a_1x1")
     branch_1 = _conv(branch_1, 224, (3, 3), f"{block}.Branch_1.Conv2d_0b_3x3")
     branch_1 = _conv(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import zoo.plugin_loader
-from helpers import REPO
+from helpers import REPO, RangeHandler, Served
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +23,8 @@ def zoo_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(home))
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    monkeypatch.delenv("ZOO_WEIGHTS_MIRROR", raising=False)
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
     monkeypatch.setattr(zoo.plugin_loader, "_default", None)
     return home
 
@@ -53,3 +58,31 @@ def forget_modules_from_tmp(tmp_path):
     for name, module in list(sys.modules.items()):
         if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
             del sys.modules[name]
+
+
+@pytest.fixture
+def make_server(tmp_path) -> Iterator[Callable[[str], Served]]:
+    """Start loopback HTTP servers, each serving its own folder under tmp_path."""
+    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(name: str) -> Served:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+        served = Served(tmp_path / name, f"http://127.0.0.1:{httpd.server_address[1]}")
+        served.root.mkdir()
+        httpd.served = served  # type: ignore[attr-defined]
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        running.append((httpd, thread))
+        return served
+
+    yield start
+    for httpd, thread in running:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server(make_server) -> Served:
+    """One loopback HTTP server serving files the test publishes."""
+    return make_server("served")

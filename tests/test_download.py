@@ -5,14 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import socket
 import tarfile
-import threading
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,91 +17,6 @@ from zoo.spec import WeightSource
 from zoo.weights.download import fetch_weights, file_digest, weights_cache_dir
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, many chunks
-
-
-@dataclass
-class Served:
-    """What the loopback server serves and what it saw; tests flip its modes."""
-
-    root: Path
-    base_url: str = ""
-    requests: list[dict[str, str]] = field(default_factory=list)
-    cut_after: int | None = None
-    ignore_range: bool = False
-
-    def serve(self, relative: str, data: bytes) -> str:
-        """Publish ``data`` at ``relative`` and return its URL."""
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return f"{self.base_url}/{relative}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Serves files under ``Served.root``, honouring ``Range: bytes=N-``."""
-
-    def do_GET(self) -> None:
-        served: Served = self.server.served  # type: ignore[attr-defined]
-        served.requests.append({"path": self.path, **dict(self.headers)})
-        path = served.root / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = self._range_start()
-        if start is None or served.ignore_range:
-            start = 0
-            self.send_response(200)
-        else:
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if served.cut_after is not None:
-            body = body[: served.cut_after]
-            self.close_connection = True
-        self.wfile.write(body)
-
-    def _range_start(self) -> int | None:
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        return int(match.group(1)) if match else None
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def make_server(tmp_path) -> Iterator[Callable[[str], Served]]:
-    """Start loopback HTTP servers, each serving its own folder under tmp_path."""
-    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
-
-    def start(name: str) -> Served:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        served = Served(tmp_path / name, f"http://127.0.0.1:{httpd.server_address[1]}")
-        served.root.mkdir()
-        httpd.served = served  # type: ignore[attr-defined]
-        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        running.append((httpd, thread))
-        return served
-
-    yield start
-    for httpd, thread in running:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def server(make_server) -> Served:
-    return make_server("served")
-
-
-@pytest.fixture(autouse=True)
-def no_mirror_or_offline(monkeypatch):
-    monkeypatch.delenv("ZOO_WEIGHTS_MIRROR", raising=False)
-    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
 
 
 def sha256(data: bytes) -> str:

@@ -184,7 +184,6 @@ def _load(
             f"'{weights}' is neither a weight name of '{spec.name}' (known: {known}) nor an "
             "existing file or checkpoint"
         )
-    model_channels = int(model.inputs[0].shape[-1])
     return load_weights(
         model,
         path,
@@ -192,7 +191,7 @@ def _load(
         rename=options["rename"],
         plugin_rules=spec.checkpoint_rename,
         strict=options["strict"],
-        channels=(spec.input_shape[2], model_channels),
+        channels=int(model.inputs[0].shape[-1]),
     )
 
 

@@ -35,12 +35,12 @@ def load_weights(
     rename: Sequence[Rule] = (),
     plugin_rules: Sequence[Rule] = (),
     strict: bool = False,
-    channels: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> LoadReport:
     """Load the weights at ``path`` into ``model`` and report what happened.
 
-    ``channels`` is (channels the weights were trained with, channels of the model): when
-    they differ, a 4-D kernel whose input-channel axis has the first number is adapted.
+    ``channels`` is the number of image channels the model takes: a convolution kernel
+    that reads that many channels but was trained on another number is adapted.
     """
     with open_weights(path) as weights:
         return load_from(
@@ -60,7 +60,7 @@ def load_from(
     skip: Sequence[str],
     rules: Sequence[Rule],
     strict: bool,
-    channels: tuple[int, int] | None,
+    channels: int | None,
 ) -> LoadReport:
     report = LoadReport(source=weights.path, kind=weights.kind)
     targets = weights.model_keys(model)
@@ -107,6 +107,15 @@ def load_from(
 
 
 def _check(report: LoadReport, weights: WeightFile, targets: dict[str, Any], strict: bool) -> None:
+    if not report.matched and report.shape_mismatched:
+        examples = "; ".join(
+            f"{name}: source {list(s)} vs model {list(m)}"
+            for name, s, m in report.shape_mismatched[:3]
+        )
+        raise WeightsError(
+            f"nothing in {weights.kind} {weights.path} could be loaded: the names match but the "
+            f"shapes differ ({examples}); are these weights for another size of this network?"
+        )
     if not report.matched:
         ours = ", ".join(sorted(targets)[:3]) or "none"
         theirs = ", ".join(k for k in sorted(weights.shapes)[:3]) or "none"
@@ -128,7 +137,7 @@ def _check(report: LoadReport, weights: WeightFile, targets: dict[str, Any], str
 
 
 def _adapt_channels(
-    value: np.ndarray, target: tuple[int, ...], channels: tuple[int, int] | None
+    value: np.ndarray, target: tuple[int, ...], channels: int | None
 ) -> tuple[np.ndarray, str] | None:
     """A first-convolution kernel for another number of input channels, or None.
 
@@ -136,13 +145,11 @@ def _adapt_channels(
     old/new channels, so that an image whose channels are all equal gives the same
     response as before (e.g. a grey image fed to an RGB network).
     """
-    if channels is None or channels[0] == channels[1] or value.ndim != 4 or len(target) != 4:
-        return None
-    old, new = channels
-    if value.shape[2] != old or target[2] != new:
+    if channels is None or value.ndim != 4 or len(target) != 4 or target[2] != channels:
         return None
     if value.shape[:2] != target[:2] or value.shape[3] != target[3]:
         return None
+    old, new = value.shape[2], channels
     mean = value.mean(axis=2, keepdims=True) * (old / new)
     return np.repeat(mean, new, axis=2), (
         f"first convolution: the {old} input-channel kernels averaged, repeated for {new} "
