@@ -351,6 +351,38 @@ def test_savedmodel_source_and_its_errors(reference, images, tmp_path):
         zoo.create_backbone(str(tmp_path / "sm"), output="logits")
     with pytest.raises(WeightsError, match="is a SavedModel, a self-describing model"):
         zoo.create_backbone("astro_cnn", weights=tmp_path / "sm", input_shape=SHAPE)
+    with pytest.raises(WeightsError, match="carries no Keras metadata"):
+        zoo.create_backbone(str(tmp_path / "sm"), feature_layer="block3_out")
+
+    loaded.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    loaded.fit(images, np.ones((3, 128), "float32"), epochs=1, verbose=0)
+    tuned = loaded(images).numpy()
+    assert not np.allclose(tuned, expected, atol=1e-4)
+    loaded.export(str(tmp_path / "tuned"), verbose=False)
+    np.testing.assert_allclose(
+        zoo.create_backbone(str(tmp_path / "tuned"))(images), tuned, atol=1e-5
+    )
+
+
+def test_keras2_savedmodel_is_cut_at_a_layer(tmp_path, zoo_home):
+    import tf_keras
+
+    images = tf_keras.Input((16, 16, 2))
+    x = tf_keras.layers.Conv2D(6, 3, name="conv")(images)
+    pooled = tf_keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    probs = tf_keras.layers.Dense(3, activation="softmax", name="probs")(pooled)
+    classifier = tf_keras.Model(images, probs)
+    classifier.save(str(tmp_path / "keras2"))
+    batch = np.random.default_rng(4).random((2, 16, 16, 2), dtype="float32")
+    expected = tf_keras.Model(images, pooled)(batch).numpy()
+
+    cut = zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="gap")
+    np.testing.assert_allclose(cut(batch).numpy(), expected, atol=1e-6)
+    assert list((zoo_home / "sources").iterdir())  # the cut is cached
+    conv = zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="conv")
+    assert tuple(conv.outputs[0].shape) == (None, 6)
+    with pytest.raises(WeightsError, match="no layer named 'fc'; its last layers are .*probs"):
+        zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="fc")
 
 
 def test_full_keras_models_cut_at_a_layer(reference, images, tmp_path):

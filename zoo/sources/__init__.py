@@ -52,7 +52,9 @@ def build_from_source(
     if kind == "savedmodel":
         from zoo.sources.savedmodel import savedmodel_backbone
 
-        return savedmodel_backbone(path, input_shape, signature=signature, output=output)
+        return savedmodel_backbone(
+            path, input_shape, signature=signature, output=output, feature_layer=feature_layer
+        )
     if kind in ("keras", "h5"):
         from zoo.sources.keras_model import keras_model_backbone
 

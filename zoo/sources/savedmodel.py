@@ -1,17 +1,24 @@
 """SavedModels as backbones: one signature's output becomes the feature tensor.
 
 The SavedModel is wrapped in ``keras.layers.TFSMLayer`` with its variables trainable, so
-the backbone can be fine-tuned and exported again like any other.
+the backbone can be fine-tuned and exported again like any other. A SavedModel written by
+Keras 2 keeps its layer graph in ``keras_metadata.pb``; such a model can also be cut at
+an intermediate layer (with the ``tf_keras`` package), and the cut is cached.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from zoo.errors import WeightsError
+from zoo.paths import zoo_home
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -22,8 +29,11 @@ def savedmodel_backbone(
     *,
     signature: str | None = None,
     output: str | None = None,
+    feature_layer: str | None = None,
 ) -> Any:
     """A Keras model mapping images to the chosen signature output of the SavedModel."""
+    if feature_layer is not None:
+        path, signature, output = cut_keras2_savedmodel(path, feature_layer), None, None
     try:
         loaded = tf.saved_model.load(path)
     except Exception as exc:
@@ -89,3 +99,39 @@ def _input_shape(
     if any(d is not None and d != r for d, r in zip(declared, requested, strict=True)):
         raise WeightsError(f"{path} takes images of shape {declared}, not {tuple(requested)}")
     return tuple(requested)  # type: ignore[return-value]
+
+
+def cut_keras2_savedmodel(path: str, feature_layer: str) -> str:
+    """A SavedModel of a Keras 2 model cut at ``feature_layer``, cached under $ZOO_HOME."""
+    if not (Path(path) / "keras_metadata.pb").exists():
+        raise WeightsError(
+            f"SavedModel {path} carries no Keras metadata (keras_metadata.pb), so it cannot be "
+            "cut at a layer; choose one of its signature outputs with output=NAME instead"
+        )
+    stamp = os.stat(Path(path) / "saved_model.pb").st_mtime_ns
+    key = hashlib.sha256(f"{Path(path).resolve()}|{stamp}|{feature_layer}".encode()).hexdigest()[
+        :16
+    ]
+    cached = zoo_home() / "sources" / f"{Path(path).name}-{feature_layer}-{key}"
+    if (cached / "saved_model.pb").exists():
+        return str(cached)
+    try:
+        import tf_keras
+    except ImportError:
+        raise WeightsError(
+            f"SavedModel {path} was written by Keras 2; cutting it at a layer needs the "
+            "tf_keras package (pip install tf_keras), or choose a signature output instead"
+        ) from None
+    model = tf_keras.models.load_model(path, compile=False)
+    try:
+        features = model.get_layer(feature_layer).output
+    except ValueError:
+        names = ", ".join(layer.name for layer in model.layers[-6:])
+        raise WeightsError(
+            f"SavedModel {path} has no layer named '{feature_layer}'; its last layers are {names}"
+        ) from None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=cached.parent, prefix=".cut-")
+    tf_keras.Model(model.inputs, features).save(staging)
+    os.replace(staging, cached)
+    return str(cached)
