@@ -278,6 +278,13 @@ def test_meta_graph_becomes_a_trainable_exportable_backbone(tf1_model, tmp_path)
     np.testing.assert_allclose(again(tf1_model["inputs"]), after, atol=1e-6)
 
 
+def test_meta_graph_feature_map_is_pooled(tf1_model):
+    model = zoo.create_backbone(tf1_model["meta"], input_tensor="X:0", feature_tensor="Relu:0")
+    assert tuple(model.outputs[0].shape) == (None, 8)
+    assert len(model.load_report.matched) == 6
+    np.testing.assert_allclose(model(tf1_model["inputs"]), tf1_model["features"], atol=1e-5)
+
+
 def test_meta_graph_errors_name_the_file_and_tensor(tf1_model):
     with pytest.raises(WeightsError, match=r"model.ckpt-1.meta has no tensor 'Conv_output:0'"):
         zoo.create_backbone(tf1_model["meta"], input_tensor="X:0", feature_tensor="Conv_output:0")

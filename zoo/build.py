@@ -70,8 +70,9 @@ def create_backbone(
     if kind is not None:
         spec = _source_spec(str(source), input_shape)
         shape = _shape(spec, input_shape) if input_shape is not None else None
-        model = _build_source(str(source), kind, shape, weights, source_options)
-        report = getattr(model, "load_report", None)
+        raw = _build_source(str(source), kind, shape, weights, source_options)
+        report = getattr(raw, "load_report", None)  # a meta graph loads its own checkpoint
+        model = _pooled(raw, str(source))
         if weights is not None and kind != "meta":
             report = _load(model, spec, weights, shape, load_options, progress)
         return _finish(model, spec, report)
@@ -82,11 +83,11 @@ def create_backbone(
     if spec.build_path == "zoo.sources:build_from_source":
         options.update({k: v for k, v in source_options.items() if v is not None})
     model = spec.resolve_build()(shape, **options)
-    model = _pooled(model, spec.name)
     if feature_layer is not None and "source" not in options:
         from zoo.sources.keras_model import cut_at
 
         model = cut_at(model, feature_layer, source=spec.name)
+    model = _pooled(model, spec.name)
     report = getattr(model, "load_report", None)
     if weights is not None:
         report = _load(model, spec, weights, shape, load_options, progress)
@@ -147,7 +148,7 @@ def _build_source(
             feature_tensor=options["feature_tensor"],
             checkpoint=str(weights) if weights is not None else None,
         )
-    return _pooled(build_from_source(shape, path, **options), path)
+    return build_from_source(shape, path, **options)
 
 
 def _pooled(model: Any, name: str) -> Any:
@@ -160,7 +161,10 @@ def _pooled(model: Any, name: str) -> Any:
     if rank == 4:
         pooled = keras.layers.GlobalAveragePooling2D(name="feature_pool")(model.outputs[0])
         return keras.Model(model.inputs, pooled, name=model.name)
-    raise SpecError(f"the builder of '{name}' returned features of rank {rank}; it must return 2-D")
+    raise SpecError(
+        f"the features of {name} have rank {rank}; choose a layer or output with a 2-D "
+        "(batch, features) or 4-D (batch, height, width, channels) result"
+    )
 
 
 def _load(

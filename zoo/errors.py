@@ -7,6 +7,11 @@ as one line and exits non-zero (the traceback only under ``--debug``).
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line, for errors that quote a library's words."""
+    return " ".join(str(getattr(exc, "message", None) or exc).split())
+
+
 class ZooError(Exception):
     """Base class: an error the user can act on, as opposed to a bug."""
 

@@ -22,7 +22,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.catalog import read_catalog
-from zoo.errors import PluginError, PluginWarning
+from zoo.errors import PluginError, PluginWarning, one_line
 from zoo.paths import user_catalog_path
 from zoo.registry import PluginInfo, Registry
 from zoo.spec import BackboneSpec
@@ -125,7 +125,7 @@ def _call_plugin(manager: pluggy.PluginManager, registry: Registry, info: Plugin
 
 def _failed(info: PluginInfo, exc: Exception, strict: bool) -> PluginInfo:
     origin = f" (from {info.distribution})" if info.distribution else ""
-    detail = " ".join(str(exc).split())  # one line, even for pluggy's multi-line messages
+    detail = one_line(exc)  # pluggy's messages span lines
     message = f"plugin '{info.name}'{origin} failed to load: {type(exc).__name__}: {detail}"
     if strict:
         raise PluginError(message + " [ZOO_STRICT_PLUGINS is set]") from exc

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, one_line
 
 
 def keras_model_backbone(path: str, *, feature_layer: str | None, safe_mode: bool = True) -> Any:
@@ -23,12 +23,12 @@ def keras_model_backbone(path: str, *, feature_layer: str | None, safe_mode: boo
             if "safe_mode" in str(exc)
             else ""
         )
-        raise WeightsError(f"cannot load the Keras model {path}: {_one_line(exc)}{hint}") from exc
+        raise WeightsError(f"cannot load the Keras model {path}: {one_line(exc)}{hint}") from exc
     return cut_at(model, feature_layer, source=path)
 
 
 def cut_at(model: Any, feature_layer: str | None, *, source: str) -> Any:
-    """The model's features: the named layer's output (or the model's), pooled to 2-D."""
+    """The model up to the named layer (or whole); zoo.build pools a 4-D output."""
     if feature_layer is None:
         features = model.outputs[0] if len(model.outputs) == 1 else None
         if features is None:
@@ -44,18 +44,6 @@ def cut_at(model: Any, feature_layer: str | None, *, source: str) -> Any:
                 f"{source} has no layer named '{feature_layer}'; its last layers are "
                 f"{', '.join(names[-6:])}"
             ) from None
-    rank = len(features.shape)
-    if rank == 4:
-        features = keras.layers.GlobalAveragePooling2D(name="feature_pool")(features)
-    elif rank != 2:
-        raise WeightsError(
-            f"the features of {source} at '{feature_layer or 'its output'}' have rank {rank}; "
-            "choose a layer with a 2-D (batch, features) or 4-D (batch, h, w, c) output"
-        )
-    if features is model.outputs[0] and rank == 2:
+    if features is model.outputs[0]:
         return model
     return keras.Model(model.inputs, features, name=f"{model.name}_features")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, one_line
 from zoo.weights.report import LoadReport
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
@@ -59,15 +59,7 @@ def meta_graph_backbone(
         name="meta_graph",
     )
     images = keras.Input(shape=shape, name="images")
-    features = layer(images)
-    if len(features.shape) == 4:
-        features = keras.layers.GlobalAveragePooling2D(name="feature_pool")(features)
-    elif len(features.shape) != 2:
-        raise WeightsError(
-            f"{feature_tensor} in {meta_path} has shape {features.shape}; a backbone needs "
-            "2-D features or a 4-D map to pool"
-        )
-    model = keras.Model(images, features, name="meta_graph_backbone")
+    model = keras.Model(images, layer(images), name="meta_graph_backbone")
     for weight, spec in zip(layer.graph_variables, variables, strict=True):
         weight.assign(values[spec["name"]])
         report.matched.append((weight.path, spec["name"]))
@@ -162,7 +154,7 @@ def _prune(
             tf.compat.v1.train.import_meta_graph(meta_path, clear_devices=True)
         except Exception as exc:
             raise WeightsError(
-                f"cannot import the meta graph {meta_path}: {_one_line(exc)}"
+                f"cannot import the meta graph {meta_path}: {one_line(exc)}"
             ) from exc
         graph_input = _tensor(graph, meta_path, input_tensor)
         graph_features = _tensor(graph, meta_path, feature_tensor)
@@ -240,7 +232,7 @@ def _read_values(
         reader = tf.train.load_checkpoint(checkpoint)
     except Exception as exc:
         raise WeightsError(
-            f"cannot read the checkpoint {checkpoint} for the meta graph: {_one_line(exc)} "
+            f"cannot read the checkpoint {checkpoint} for the meta graph: {one_line(exc)} "
             "(is it truncated, or is the prefix wrong?)"
         ) from exc
     available = reader.get_variable_to_shape_map()
@@ -261,7 +253,7 @@ def _read_values(
             values[name] = reader.get_tensor(name)
         except Exception as exc:
             raise WeightsError(
-                f"cannot read variable '{name}' from {checkpoint}: {_one_line(exc)} (truncated?)"
+                f"cannot read variable '{name}' from {checkpoint}: {one_line(exc)} (truncated?)"
             ) from exc
     from zoo.weights.loading import DEFAULT_SKIP
 
@@ -329,7 +321,3 @@ def _node(graph_def: Any, name: str) -> Any:
 
 def _weight_name(tf1_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", ".", tf1_name)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(getattr(exc, "message", None) or exc).split())

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, one_line
 from zoo.paths import zoo_home
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -37,9 +37,7 @@ def savedmodel_backbone(
     try:
         loaded = tf.saved_model.load(path)
     except Exception as exc:
-        raise WeightsError(
-            f"cannot load the SavedModel {path}: {' '.join(str(exc).split())}"
-        ) from exc
+        raise WeightsError(f"cannot load the SavedModel {path}: {one_line(exc)}") from exc
     signature = signature or DEFAULT_SIGNATURE
     if signature not in loaded.signatures:
         known = ", ".join(loaded.signatures) or "none"
@@ -62,15 +60,7 @@ def savedmodel_backbone(
     shape = _input_shape(path, input_spec, input_shape)
     layer = keras.layers.TFSMLayer(path, call_endpoint=signature, trainable=True, name="savedmodel")
     images = keras.Input(shape=shape, name="images")
-    features = layer(images)[output]
-    if len(features.shape) == 4:
-        features = keras.layers.GlobalAveragePooling2D(name="feature_pool")(features)
-    elif len(features.shape) != 2:
-        raise WeightsError(
-            f"output '{output}' of {path} has shape {features.shape}; a backbone needs "
-            "2-D features (or a 4-D map to pool)"
-        )
-    return keras.Model(images, features, name="savedmodel_backbone")
+    return keras.Model(images, layer(images)[output], name="savedmodel_backbone")
 
 
 def _only_output(path: str, signature: str, outputs: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, one_line
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -61,7 +61,7 @@ class WeightFile:
         except Exception as exc:
             raise WeightsError(
                 f"cannot read variable '{key}' from {self.kind} {self.path}: "
-                f"{_one_line(exc)} (is the file truncated or corrupt?)"
+                f"{one_line(exc)} (is the file truncated or corrupt?)"
             ) from exc
 
     def close(self) -> None:
@@ -142,7 +142,7 @@ def _open_checkpoint(prefix: str) -> WeightFile:
         reader = tf.train.load_checkpoint(prefix)
     except Exception as exc:  # DataLossError, NotFoundError, ...
         raise WeightsError(
-            f"cannot read TensorFlow checkpoint {prefix}: {_one_line(exc)} "
+            f"cannot read TensorFlow checkpoint {prefix}: {one_line(exc)} "
             "(is it truncated or corrupt, or is the prefix wrong?)"
         ) from exc
     shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
@@ -244,7 +244,7 @@ def _open_hdf5(p: Path, label: str, handle: Any = None, closers: list | None = N
     try:
         h5 = h5py.File(handle if handle is not None else p, "r")
     except OSError as exc:
-        raise WeightsError(f"cannot open HDF5 file {label}: {_one_line(exc)} (truncated?)") from exc
+        raise WeightsError(f"cannot open HDF5 file {label}: {one_line(exc)} (truncated?)") from exc
     closers = [*(closers or []), h5.close]
     if "layers" in h5 or "vars" in h5:
         datasets = _keras_datasets(h5)
@@ -339,8 +339,3 @@ def _keras_variable_keys(model: Any) -> dict[str, Any]:
 
 def _strings(values: Any) -> list[str]:
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _one_line(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(message).split())
