@@ -1,0 +1,1 @@
+"""Data: synthetic galaxies, image folders and catalogs, stable splits, tf.data pipelines."""

@@ -1,0 +1,1 @@
+"""Training: strategies, feature cache, metrics, plots and the run directory."""
