@@ -1,0 +1,141 @@
+"""Reading one image file into a float32 (height, width, bands) array.
+
+8-bit and 16-bit images (PNG, JPEG, TIFF) keep their pixel values (0-255 or 0-65535);
+FITS files keep their flux. Band selection works on FITS cubes (bands on the first
+axis), multi-extension FITS (one band per image extension, selectable by EXTNAME or
+FILTER) and multi-page TIFFs. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+
+Band = int | str
+
+
+class ImageError(ZooError):
+    """An image file cannot be read or does not have the bands asked for."""
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether zoo knows how to read this file, judged by its name."""
+    name = Path(path).name.lower()
+    return name.endswith(PIL_SUFFIXES + FITS_SUFFIXES)
+
+
+def read_image(path: str | Path, bands: Sequence[Band] | None = None) -> np.ndarray:
+    """The image at ``path`` as float32 (height, width, bands), non-finite values set to 0."""
+    name = Path(path).name.lower()
+    if name.endswith(FITS_SUFFIXES):
+        planes, names = _fits_planes(path)
+    elif name.endswith(PIL_SUFFIXES):
+        planes, names = _pil_planes(path)
+    else:
+        raise ImageError(f"{path}: not an image zoo can read (PNG, JPEG, TIFF or FITS)")
+    if bands:
+        planes = [planes[_band_index(path, band, names, len(planes))] for band in bands]
+    shapes = {p.shape for p in planes}
+    if len(shapes) != 1:
+        raise ImageError(f"{path}: its bands have different shapes {sorted(shapes)}")
+    image = np.stack(planes, axis=-1).astype("float32")
+    return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def fit_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Give an image the backbone's number of channels: grey is repeated, colour averaged."""
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 1:
+        return np.repeat(image, channels, axis=-1)
+    if channels == 1:
+        return image.mean(axis=-1, keepdims=True)
+    raise ImageError(
+        f"the image has {have} bands and the backbone takes {channels}: select bands "
+        "(--bands) or build the backbone for this number of channels (--image-size H,W,C)"
+    )
+
+
+def _pil_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            frames = []
+            for index in range(getattr(image, "n_frames", 1)):
+                image.seek(index)
+                frames.append(_pil_frame(image))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: unreadable image ({exc})") from exc
+    if len(frames) == 1:
+        array = frames[0]
+        return [array[..., i] for i in range(array.shape[-1])], []
+    return [frame.mean(axis=-1) for frame in frames], []  # one band per TIFF page
+
+
+def _pil_frame(image: object) -> np.ndarray:
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGB")
+    elif image.mode in ("RGBA", "LA"):
+        image = image.convert(image.mode[:-1])  # the alpha channel is not a band
+    image.load()
+    array = np.asarray(image, dtype="float32")
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _fits_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+    from astropy.io import fits
+
+    planes: list[np.ndarray] = []
+    names: list[str] = []
+    try:
+        with fits.open(path, memmap=False) as hdus:
+            for hdu in hdus:
+                data = getattr(hdu, "data", None)
+                if data is None or not isinstance(data, np.ndarray) or data.ndim < 2:
+                    continue
+                header = hdu.header
+                label = str(
+                    header.get("EXTNAME") or header.get("FILTER") or header.get("BAND") or ""
+                )
+                if data.ndim == 2:
+                    planes.append(np.asarray(data, dtype="float32"))
+                    names.append(label)
+                elif data.ndim == 3:
+                    planes += [np.asarray(plane, dtype="float32") for plane in data]
+                    names += [f"{label}{i}" if label else "" for i in range(data.shape[0])]
+                else:
+                    raise ImageError(
+                        f"{path}: HDU with {data.ndim} dimensions; expected images or cubes"
+                    )
+    except ImageError:
+        raise
+    except Exception as exc:  # astropy raises OSError, TypeError, VerifyError, ...
+        raise ImageError(f"{path}: unreadable FITS file ({exc})") from exc
+    if not planes:
+        raise ImageError(f"{path}: no image data in any HDU")
+    return planes, names
+
+
+def _band_index(path: str | Path, band: Band, names: list[str], count: int) -> int:
+    if isinstance(band, int) or str(band).isdigit():
+        index = int(band)
+        if not 0 <= index < count:
+            raise ImageError(f"{path}: no band {index}; it has {count} (numbered from 0)")
+        return index
+    lowered = [n.lower() for n in names]
+    if str(band).lower() in lowered:
+        return lowered.index(str(band).lower())
+    known = ", ".join(n for n in names if n) or "none named"
+    raise ImageError(f"{path}: no band named '{band}' (bands: {known})")

@@ -1,0 +1,87 @@
+"""tf.data pipelines: decode in parallel, resize, fit channels, augment, batch, prefetch.
+
+Pixels keep their raw values here; the backbone's preprocessing is a layer inside the
+model, so the exported model takes the same raw images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.dataset import Sample
+from zoo.data.images import Band, fit_channels, read_image
+
+AUTOTUNE = tf.data.AUTOTUNE
+DIHEDRAL_VIEWS = 8
+
+
+def load_pixels(
+    path: str, size: tuple[int, int], channels: int, bands: Sequence[Band] | None
+) -> np.ndarray:
+    """One file as float32 (height, width, channels) at the backbone's size."""
+    image = fit_channels(read_image(path, bands), channels)
+    if image.shape[:2] != tuple(size):
+        image = tf.image.resize(image, size, antialias=True).numpy()
+    return image.astype("float32")
+
+
+def image_dataset(
+    samples: Sequence[Sample],
+    *,
+    size: tuple[int, int],
+    channels: int,
+    bands: Sequence[Band] | None = None,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int | None = None,
+    labels: bool = True,
+) -> tf.data.Dataset:
+    """Batches of (images, labels), or of images alone with ``labels=False``."""
+    paths = [s.path for s in samples]
+    targets = np.array([s.label for s in samples], dtype="int32")
+    dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
+    if shuffle:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+
+    def decode(path: Any, label: Any) -> tuple[Any, Any]:
+        image = tf.numpy_function(
+            lambda p: load_pixels(p.decode(), size, channels, bands),
+            [path],
+            tf.float32,
+            stateful=False,
+        )
+        image.set_shape((*size, channels))
+        return image, label
+
+    dataset = dataset.map(
+        decode, num_parallel_calls=AUTOTUNE, deterministic=seed is not None or not shuffle
+    )
+    if augment:
+        square = size[0] == size[1]
+        dataset = dataset.map(
+            lambda image, label: (random_view(image, seed, square), label),
+            num_parallel_calls=AUTOTUNE,
+        )
+    if not labels:
+        dataset = dataset.map(lambda image, label: image)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def dihedral_view(image: Any, view: Any) -> Any:
+    """View 0-7 of an image: ``view // 4`` flips it left-right, ``view % 4`` quarter-turns it."""
+    flipped = tf.cond(view >= 4, lambda: tf.reverse(image, axis=[-2]), lambda: image)
+    return tf.image.rot90(flipped, k=view % 4)
+
+
+def random_view(image: Any, seed: int | None = None, square: bool = True) -> Any:
+    """A random quarter-turn and flip: galaxies have no 'up' (half-turns only if not square)."""
+    if square:
+        view = tf.random.uniform((), 0, DIHEDRAL_VIEWS, dtype=tf.int32, seed=seed)
+    else:
+        view = 2 * tf.random.uniform((), 0, DIHEDRAL_VIEWS // 2, dtype=tf.int32, seed=seed)
+    return dihedral_view(image, view)

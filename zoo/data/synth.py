@@ -1,0 +1,644 @@
+"""Synthetic galaxy images from a small physical model, for tests, benchmarks, demos and pretraining.
+
+Real survey cutouts are large, licensed and slow to fetch; these are generated in a few
+milliseconds each with numpy alone, are reproducible from a seed, and are labelled by
+construction. They are meant to be learnable from morphology only: every nuisance that
+a pixel statistic could latch onto is randomised independently of the class.
+
+Light model (each image is the sum of a few components drawn on a padded canvas):
+
+* Spheroids and bulges follow Sérsic profiles (Sérsic 1963),
+  ``I(r) = I_e exp(-b_n [(r / r_e)^(1/n) - 1])``, on elliptical radii
+  ``r = sqrt(u^2 + (v / q)^2)``, with ``b_n`` from the asymptotic series of Ciotti &
+  Bertin (1999, A&A 352, 447), accurate to better than 1e-6 for n > 0.36.
+* Disks are exponential (Sérsic n = 1). A disk of intrinsic thickness ``q0`` seen at
+  inclination ``i`` has the axis ratio ``q^2 = cos^2 i + q0^2 sin^2 i`` (Hubble 1926,
+  ApJ 64, 321).
+* Spiral arms modulate the disk in its own plane along logarithmic spirals,
+  ``theta = theta_0 + ln(r / r_0) / tan(pitch) + 2 pi k / m``, the shape real arms follow
+  closely (Seigar & James 1998, MNRAS 299, 672; Davis et al. 2012, ApJS 199, 33).
+  Tight and loose spirals differ only in the pitch angle.
+* Bars are Ferrers ellipsoids, ``I = (1 - m^2)^2`` inside ``m < 1`` (Ferrers 1877), and
+  the two arms of a barred spiral start at the bar ends.
+* Mergers are two Sérsic galaxies of comparable flux, close or overlapping, with a tidal
+  tail along a circular arc and sometimes a bridge between them, the features of
+  Toomre & Toomre (1972, ApJ 178, 623).
+* Dust lanes in edge-on disks attenuate by ``exp(-tau)`` with ``tau`` proportional to
+  1 / wavelength, roughly the optical Milky Way extinction curve (Cardelli, Clayton &
+  Mathis 1989, ApJ 345, 245).
+
+Colours: the bands run from red (band 0) to blue (the last band), so a three-band image
+shows its reddest band in the red channel, as in Lupton et al. (2004) composites. Each
+component's flux in band ``b`` scales as ``exp(s * x_b)``, with ``x_b`` going from +1
+(reddest) to -1 (bluest) and a colour slope ``s`` that is positive for old populations
+(bulges, bars, ellipticals) and negative for star-forming ones (arms, tidal tails).
+
+Observation: each band is convolved (by FFT) with a Moffat (1969, A&A 3, 455) or Gaussian
+PSF of random seeing, slightly sharper in the red (FWHM ~ wavelength^-1/5); sky is added;
+counts get Poisson noise on signal plus sky in electrons and Gaussian read noise; and the
+sky is subtracted again using the median of the border pixels, as an observer would.
+
+Nuisances, drawn independently of the class: total flux (log-uniform over 1.5 dex),
+half-light size, position angle, centre offset, seeing, sky level and read noise, and so
+the signal-to-noise ratio.
+
+Files: PNG holds an 8-bit asinh stretch of the flux (Lupton et al. 2004, PASP 116, 133) in
+units of the image's noise; FITS holds the float32 flux in electrons as a cube of shape
+(bands, size, size).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import math
+import operator
+import os
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import SpecError
+
+CLASSES: dict[str, str] = {
+    "smooth_round": "round Sersic spheroid (n 3-5, axis ratio 0.75-1), like an elliptical",
+    "smooth_cigar": "elongated Sersic spheroid (axis ratio 0.3-0.6)",
+    "edge_on": "thin exponential disk seen edge-on (axis ratio ~0.1-0.2), small bulge, often a dust lane",
+    "barred_spiral": "disk, bulge and bar, with two arms starting at the bar ends",
+    "tight_spiral": "disk and bulge with two or three tightly wound arms (pitch 8-15 degrees)",
+    "loose_spiral": "disk and small bulge with two open arms (pitch 25-40 degrees)",
+    "merger": "two galaxies of comparable flux, close or overlapping, with a tidal tail or bridge",
+}
+DEFAULT_CLASSES: tuple[str, ...] = ("smooth_round", "edge_on", "loose_spiral", "merger")
+FORMATS: tuple[str, ...] = ("png", "fits")
+SIZE_RANGE: tuple[int, int] = (16, 512)
+BANDS_RANGE: tuple[int, int] = (1, 5)
+
+FLUX_RANGE = (10**3.7, 10**5.2)  # electrons, mean over bands: 1.5 dex
+SKY_RANGE = (20.0, 200.0)  # electrons per pixel
+READ_NOISE_RANGE = (3.0, 8.0)  # electrons
+SEEING_RANGE = (1.5, 3.5)  # FWHM in pixels of a 64-pixel image
+PNG_SOFTENING = 2.0  # asinh softening, in units of the image's noise
+PNG_WHITE = 1000.0  # the intensity shown as white, in units of the image's noise
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What write_synthetic_dataset wrote, enough to reproduce or describe the dataset."""
+
+    out: Path
+    classes: tuple[str, ...]
+    per_class: int
+    size: int
+    bands: int
+    seed: int
+    format: str
+    files: int
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """Pixel coordinates relative to the image centre, padded so the PSF has room."""
+
+    x: np.ndarray
+    y: np.ndarray
+    size: int
+    pad: int
+
+
+@dataclass(frozen=True)
+class _Component:
+    """One light component: a unit-sum image, its share of the flux and its colour."""
+
+    light: np.ndarray
+    fraction: float
+    colour: float
+
+
+@dataclass(frozen=True)
+class _Galaxy:
+    """The components of one galaxy, and an optional dust lane map with its optical depth."""
+
+    components: list[_Component]
+    dust: np.ndarray | None = None
+    tau: float = 0.0
+
+
+def render_galaxy(
+    kind: str, rng: np.random.Generator, size: int = 64, bands: int = 3
+) -> np.ndarray:
+    """One noisy galaxy image, float32 flux, shape (size, size, bands).
+
+    The flux is in electrons after sky subtraction, so the background averages zero and
+    carries real noise; all randomness comes from ``rng``, so a seeded generator gives
+    the same image every time.
+    """
+    _check_kind(kind)
+    size = _check_range("size", size, SIZE_RANGE)
+    bands = _check_range("bands", bands, BANDS_RANGE)
+    canvas = _make_canvas(size)
+    galaxy = _RECIPES[kind](rng, canvas)
+    light = _band_images(galaxy, rng, _band_positions(bands))
+    image = _observe(light, rng, canvas, _band_positions(bands))
+    return np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
+
+
+def write_synthetic_dataset(
+    out: str | Path,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    per_class: int = 100,
+    size: int = 64,
+    bands: int = 3,
+    seed: int = 0,
+    fmt: str = "png",
+) -> SynthSummary:
+    """Write out/<class>/<class>_<index:05d>.<png|fits> and return counts.
+
+    Image ``index`` of a class is drawn from a generator seeded by (seed, class name,
+    index), so any file can be regenerated alone and adding classes or images leaves the
+    others unchanged. Every file is written under a temporary name and renamed, so an
+    interrupted run never leaves a half-written image behind.
+    """
+    names = _check_classes(classes)
+    per_class = _check_range("per_class", per_class, (1, None))
+    size = _check_range("size", size, SIZE_RANGE)
+    bands = _check_range("bands", bands, BANDS_RANGE)
+    seed = _check_range("seed", seed, (0, None))
+    _check_format(fmt, bands)
+    encode = _encode_png if fmt == "png" else _encode_fits
+    root = Path(out)
+    for kind in names:
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            image = render_galaxy(kind, _image_rng(seed, kind, index), size, bands)
+            data = encode(image, kind, seed)
+            _write_atomically(folder / f"{kind}_{index:05d}.{fmt}", data)
+    return SynthSummary(root, names, per_class, size, bands, seed, fmt, len(names) * per_class)
+
+
+def sersic_b(n: float) -> float:
+    """b_n such that r_e encloses half the light (Ciotti & Bertin 1999, eq. 18)."""
+    return (
+        2 * n
+        - 1 / 3
+        + 4 / (405 * n)
+        + 46 / (25515 * n**2)
+        + 131 / (1148175 * n**3)
+        - 2194697 / (30690717750 * n**4)
+    )
+
+
+def asinh_to_uint8(image: np.ndarray) -> np.ndarray:
+    """An 8-bit rendering of flux that keeps faint structure and colours (Lupton et al. 2004).
+
+    The flux is measured in units of the image's robust noise, so the stretch does not
+    depend on the flux units; all bands are scaled by asinh of their mean intensity, so
+    colours are preserved, and saturated pixels are scaled down as a whole, not clipped
+    band by band.
+    """
+    noise = float(np.median([_robust_noise(image[..., b]) for b in range(image.shape[-1])]))
+    x = image / max(noise, 1e-12)
+    intensity = x.mean(axis=-1, keepdims=True)
+    positive = intensity > 0
+    stretch = np.arcsinh(intensity / PNG_SOFTENING) / np.arcsinh(PNG_WHITE / PNG_SOFTENING)
+    scaled = x * np.where(positive, stretch / np.where(positive, intensity, 1.0), 0.0)
+    scaled /= np.maximum(scaled.max(axis=-1, keepdims=True), 1.0)
+    return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _image_rng(seed: int, kind: str, index: int) -> np.random.Generator:
+    """The generator for one image, from (seed, class name, index) and nothing else."""
+    return np.random.default_rng([seed, zlib.crc32(kind.encode()), index])
+
+
+# --- geometry and profiles ------------------------------------------------------------
+
+
+def _make_canvas(size: int) -> _Canvas:
+    """A canvas a quarter of the image wider on each side, centred on the image centre."""
+    pad = max(8, size // 4)
+    axis = np.arange(size + 2 * pad, dtype=np.float64) - pad - (size - 1) / 2
+    x, y = np.meshgrid(axis, axis)
+    return _Canvas(x, y, size, pad)
+
+
+def _frame(canvas: _Canvas, centre: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates along (u) and across (v) a major axis at ``angle`` through ``centre``."""
+    dx, dy = canvas.x - centre[0], canvas.y - centre[1]
+    cos, sin = math.cos(angle), math.sin(angle)
+    return dx * cos + dy * sin, -dx * sin + dy * cos
+
+
+def _unit(light: np.ndarray) -> np.ndarray:
+    """Scale to unit sum, so a component's flux is set by its fraction alone."""
+    return light / light.sum()
+
+
+def _sersic(u: np.ndarray, v: np.ndarray, r_e: float, n: float, q: float) -> np.ndarray:
+    """A unit-flux Sérsic profile; the radius is softened by half a pixel so the cusp of
+    high-n profiles is not concentrated in one sampled pixel."""
+    r = np.sqrt(u * u + (v / q) ** 2 + 0.25)
+    return _unit(np.exp(-sersic_b(n) * ((r / r_e) ** (1 / n) - 1)))
+
+
+def _ferrers(u: np.ndarray, v: np.ndarray, a: float, b: float) -> np.ndarray:
+    """A unit-flux Ferrers bar with semi-axes a and b: flat, then falling to zero at m=1."""
+    m2 = (u / a) ** 2 + (v / b) ** 2
+    return _unit(np.clip(1 - m2, 0.0, None) ** 2 + 1e-12)
+
+
+def _inclined_axis_ratio(cos_i: float, q0: float) -> float:
+    """The apparent axis ratio of a disk of thickness q0 at inclination i (Hubble 1926)."""
+    return math.sqrt(cos_i**2 + q0**2 * (1 - cos_i**2))
+
+
+def _arms(
+    u: np.ndarray,
+    v: np.ndarray,
+    q: float,
+    scale_length: float,
+    arms: int,
+    pitch_deg: float,
+    start_radius: float,
+    start_angle: float,
+    chirality: int,
+    sharpness: float,
+) -> np.ndarray:
+    """Unit-flux logarithmic spiral arms riding on an exponential disk, in the disk plane.
+
+    The arm ridges are at theta = start_angle + chirality ln(r / start_radius) / tan(pitch)
+    + 2 pi k / arms; the light fades inside start_radius, so arms begin there.
+    """
+    ud, vd = u, v / q
+    r = np.sqrt(ud * ud + vd * vd + 0.25)
+    theta = np.arctan2(vd, ud)
+    winding = chirality * np.log(r / start_radius) / math.tan(math.radians(pitch_deg))
+    ridge = (0.5 * (1 + np.cos(arms * (theta - start_angle - winding)))) ** sharpness
+    inner = 1 / (1 + (start_radius / r) ** 4)
+    return _unit(np.exp(-r / scale_length) * ridge * inner)
+
+
+def _arc(
+    canvas: _Canvas,
+    start: np.ndarray,
+    heading: float,
+    turn: int,
+    radius: float,
+    span: float,
+    width: float,
+) -> np.ndarray:
+    """A unit-flux tidal tail: a Gaussian tube along a circular arc that fades to its tip.
+
+    The arc leaves ``start`` in direction ``heading`` and bends left (turn=+1) or right
+    (turn=-1) through ``span`` radians on a circle of ``radius``.
+    """
+    normal = heading + turn * math.pi / 2
+    centre = start + radius * np.array([math.cos(normal), math.sin(normal)])
+    dx, dy = canvas.x - centre[0], canvas.y - centre[1]
+    rho = np.hypot(dx, dy)
+    start_angle = normal + math.pi
+    along = np.mod(turn * (np.arctan2(dy, dx) - start_angle), 2 * math.pi)
+    fade = np.clip(1 - along / span, 0.0, None) ** 2
+    return _unit(np.exp(-0.5 * ((rho - radius) / width) ** 2) * fade + 1e-12)
+
+
+def _bridge(canvas: _Canvas, a: np.ndarray, b: np.ndarray, width: float) -> np.ndarray:
+    """A unit-flux Gaussian tube along the segment from a to b: a tidal bridge."""
+    px, py = canvas.x - a[0], canvas.y - a[1]
+    seg = b - a
+    t = np.clip((px * seg[0] + py * seg[1]) / float(seg @ seg), 0.0, 1.0)
+    dist2 = (px - t * seg[0]) ** 2 + (py - t * seg[1]) ** 2
+    return _unit(np.exp(-0.5 * dist2 / width**2))
+
+
+# --- the classes ----------------------------------------------------------------------
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A draw uniform in log, for scale quantities that span factors rather than offsets."""
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _placement(rng: np.random.Generator, canvas: _Canvas) -> tuple[np.ndarray, float]:
+    """A small random centre offset and a random position angle."""
+    centre = rng.uniform(-0.05, 0.05, size=2) * canvas.size
+    return centre, float(rng.uniform(0, math.pi))
+
+
+def _smooth(rng: np.random.Generator, canvas: _Canvas, n_range, q_range) -> _Galaxy:
+    """A red spheroid with a Sérsic index and axis ratio from the given ranges."""
+    centre, angle = _placement(rng, canvas)
+    u, v = _frame(canvas, centre, angle)
+    r_e = canvas.size * _log_uniform(rng, 0.06, 0.15)
+    light = _sersic(u, v, r_e, rng.uniform(*n_range), rng.uniform(*q_range))
+    return _Galaxy([_Component(light, 1.0, rng.uniform(0.35, 0.6))])
+
+
+def _smooth_round(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """An elliptical seen nearly round."""
+    return _smooth(rng, canvas, (3.0, 5.0), (0.75, 1.0))
+
+
+def _smooth_cigar(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """An elongated spheroid."""
+    return _smooth(rng, canvas, (2.5, 4.5), (0.3, 0.6))
+
+
+def _edge_on(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """A thin disk within a few degrees of edge-on, a small bulge, and often a dust lane."""
+    centre, angle = _placement(rng, canvas)
+    u, v = _frame(canvas, centre, angle)
+    r_e = canvas.size * _log_uniform(rng, 0.08, 0.17)
+    q = _inclined_axis_ratio(math.cos(math.radians(rng.uniform(86, 90))), rng.uniform(0.08, 0.18))
+    bulge_fraction = rng.uniform(0.05, 0.2)
+    bulge = _sersic(
+        u, v, r_e * rng.uniform(0.15, 0.3), rng.uniform(1.5, 3.0), rng.uniform(0.6, 0.9)
+    )
+    disk = _sersic(u, v, r_e, 1.0, q)
+    components = [
+        _Component(disk, 1 - bulge_fraction, rng.uniform(-0.1, 0.15)),
+        _Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6)),
+    ]
+    if rng.uniform() < 0.6:
+        thickness = q * r_e / 1.678
+        width = max(0.3, thickness * rng.uniform(0.3, 0.6))
+        offset = thickness * rng.uniform(-0.4, 0.4)
+        lane = np.exp(-0.5 * ((v - offset) / width) ** 2 - np.abs(u) / (2 * r_e))
+        return _Galaxy(components, lane, float(rng.uniform(0.5, 1.5)))
+    return _Galaxy(components)
+
+
+def _spiral(
+    rng: np.random.Generator,
+    canvas: _Canvas,
+    arms: int,
+    pitch_range: tuple[float, float],
+    bulge_range: tuple[float, float],
+    bar: bool = False,
+) -> _Galaxy:
+    """Bulge, exponential disk and blue logarithmic arms, optionally with a bar."""
+    centre, angle = _placement(rng, canvas)
+    u, v = _frame(canvas, centre, angle)
+    r_e = canvas.size * _log_uniform(rng, 0.08, 0.17)
+    h = r_e / 1.678
+    q = _inclined_axis_ratio(rng.uniform(0.45, 1.0), rng.uniform(0.1, 0.2))
+    bulge_fraction = rng.uniform(*bulge_range)
+    arm_fraction = (1 - bulge_fraction) * rng.uniform(0.3, 0.5)
+    bulge_q = rng.uniform(max(q, 0.7), 1.0)
+    bulge = _sersic(u, v, r_e * rng.uniform(0.12, 0.3), rng.uniform(1.5, 4.0), bulge_q)
+    components = [_Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6))]
+    start_radius, start_angle = h * rng.uniform(0.8, 1.3), rng.uniform(0, 2 * math.pi)
+    if bar:
+        bar_fraction = rng.uniform(0.08, 0.18)
+        start_radius = h * rng.uniform(0.9, 1.5)
+        cos, sin = math.cos(start_angle), math.sin(start_angle)
+        ud, vd = u, v / q
+        bar_light = _ferrers(
+            ud * cos + vd * sin,
+            -ud * sin + vd * cos,
+            start_radius,
+            start_radius * rng.uniform(0.2, 0.35),
+        )
+        components.append(_Component(bar_light, bar_fraction, rng.uniform(0.25, 0.5)))
+        bulge_fraction += bar_fraction
+    pitch = rng.uniform(*pitch_range)
+    chirality = int(rng.choice([-1, 1]))
+    spiral = _arms(
+        u, v, q, h, arms, pitch, start_radius, start_angle, chirality, rng.uniform(2.0, 4.0)
+    )
+    disk = _sersic(u, v, r_e, 1.0, q)
+    components.append(_Component(spiral, arm_fraction, rng.uniform(-0.5, -0.25)))
+    components.append(_Component(disk, 1 - bulge_fraction - arm_fraction, rng.uniform(-0.05, 0.15)))
+    return _Galaxy(components)
+
+
+def _barred_spiral(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """A barred spiral whose two arms begin at the ends of the bar."""
+    return _spiral(rng, canvas, 2, (12.0, 25.0), (0.05, 0.25), bar=True)
+
+
+def _tight_spiral(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """An early-type spiral: tightly wound arms and a fair bulge."""
+    return _spiral(rng, canvas, int(rng.choice([2, 3])), (8.0, 15.0), (0.1, 0.35))
+
+
+def _loose_spiral(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """A late-type spiral: open arms and a small bulge."""
+    return _spiral(rng, canvas, 2, (25.0, 40.0), (0.03, 0.2))
+
+
+def _merger(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
+    """Two galaxies of comparable flux, a tidal tail from one or both, sometimes a bridge."""
+    centre, _ = _placement(rng, canvas)
+    r_e = canvas.size * _log_uniform(rng, 0.06, 0.12)
+    separation = r_e * rng.uniform(0.8, 2.4)
+    direction = rng.uniform(0, 2 * math.pi)
+    offset = 0.5 * separation * np.array([math.cos(direction), math.sin(direction)])
+    nuclei = [centre + offset, centre - offset]
+    tail_fraction = rng.uniform(0.08, 0.18)
+    bridge_fraction = rng.uniform(0.03, 0.08) if rng.uniform() < 0.5 else 0.0
+    primary = rng.uniform(0.5, 0.75)
+    stellar = 1 - tail_fraction - bridge_fraction
+    components = []
+    for nucleus, share in zip(nuclei, (primary, 1 - primary), strict=True):
+        u, v = _frame(canvas, nucleus, rng.uniform(0, math.pi))
+        light = _sersic(
+            u, v, r_e * rng.uniform(0.6, 1.0), rng.uniform(1.0, 4.0), rng.uniform(0.4, 1.0)
+        )
+        components.append(_Component(light, stellar * share, rng.uniform(0.0, 0.5)))
+    turn = int(rng.choice([-1, 1]))
+    both_tails = rng.uniform() < 0.5
+    for k, nucleus in enumerate(nuclei[: 2 if both_tails else 1]):
+        heading = direction + k * math.pi + turn * rng.uniform(0.3, 1.0)
+        tail = _arc(
+            canvas,
+            nucleus,
+            heading,
+            turn,
+            separation * rng.uniform(0.8, 1.6),
+            rng.uniform(1.0, 2.4),
+            r_e * rng.uniform(0.2, 0.35),
+        )
+        share = tail_fraction / (2 if both_tails else 1)
+        components.append(_Component(tail, share, rng.uniform(-0.35, 0.0)))
+    if bridge_fraction:
+        bridge = _bridge(canvas, nuclei[0], nuclei[1], r_e * rng.uniform(0.2, 0.35))
+        components.append(_Component(bridge, bridge_fraction, rng.uniform(-0.3, 0.0)))
+    return _Galaxy(components)
+
+
+_RECIPES: dict[str, Callable[[np.random.Generator, _Canvas], _Galaxy]] = {
+    "smooth_round": _smooth_round,
+    "smooth_cigar": _smooth_cigar,
+    "edge_on": _edge_on,
+    "barred_spiral": _barred_spiral,
+    "tight_spiral": _tight_spiral,
+    "loose_spiral": _loose_spiral,
+    "merger": _merger,
+}
+
+
+# --- observing ------------------------------------------------------------------------
+
+
+def _band_positions(bands: int) -> np.ndarray:
+    """x_b for each band: +1 for the reddest (band 0) to -1 for the bluest, 0 if only one."""
+    return np.linspace(1.0, -1.0, bands) if bands > 1 else np.zeros(1)
+
+
+def _band_images(galaxy: _Galaxy, rng: np.random.Generator, x_b: np.ndarray) -> np.ndarray:
+    """The noiseless light in electrons per band, shape (bands, canvas, canvas).
+
+    A component's colour slope s gives it flux ~ exp(s x_b), normalised to a mean of one
+    over the bands, so the total flux (mean over bands) is the drawn one before dust.
+    """
+    flux = _log_uniform(rng, *FLUX_RANGE)
+    seds = np.array([np.exp(c.colour * x_b) for c in galaxy.components])
+    seds /= seds.mean(axis=1, keepdims=True)
+    weights = flux * np.array([c.fraction for c in galaxy.components])[:, None] * seds
+    light = np.einsum("cb,cij->bij", weights, np.stack([c.light for c in galaxy.components]))
+    if galaxy.dust is not None:
+        tau = galaxy.tau * np.exp(-0.25 * x_b)
+        light *= np.exp(-tau[:, None, None] * galaxy.dust[None])
+    return light
+
+
+def _psf_kernels(rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray) -> np.ndarray:
+    """Unit-sum PSFs per band, centred on pixel (0, 0) for FFT convolution.
+
+    Moffat profiles (beta 2.5-4.5) model atmospheric seeing with its extended wings, and
+    a Gaussian now and then the core of a diffraction- or optics-limited PSF; the FWHM
+    shrinks slowly to the red, as seeing does (~ wavelength^-1/5).
+    """
+    n = canvas.x.shape[0]
+    k = np.arange(n) - n // 2
+    r2 = k[None, :] ** 2 + k[:, None] ** 2
+    fwhm = rng.uniform(*SEEING_RANGE) * canvas.size / 64 * np.exp(-0.05 * x_b)
+    moffat_beta = rng.uniform(2.5, 4.5) if rng.uniform() < 0.75 else None
+    kernels = []
+    for width in fwhm:
+        if moffat_beta is None:
+            sigma = width / (2 * math.sqrt(2 * math.log(2)))
+            kernel = np.exp(-0.5 * r2 / sigma**2)
+        else:
+            alpha = width / (2 * math.sqrt(2 ** (1 / moffat_beta) - 1))
+            kernel = (1 + r2 / alpha**2) ** -moffat_beta
+        kernels.append(np.fft.ifftshift(kernel / kernel.sum()))
+    return np.stack(kernels)
+
+
+def _observe(
+    light: np.ndarray, rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray
+) -> np.ndarray:
+    """Blur, add sky, count photons with read noise, crop and subtract the sky estimate."""
+    kernels = _psf_kernels(rng, canvas, x_b)
+    blurred = np.fft.irfft2(np.fft.rfft2(light) * np.fft.rfft2(kernels), s=light.shape[-2:])
+    p, s = canvas.pad, canvas.size
+    signal = np.clip(blurred[:, p : p + s, p : p + s], 0.0, None)
+    sky = _log_uniform(rng, *SKY_RANGE) * np.exp(0.3 * x_b)[:, None, None]
+    read_noise = rng.uniform(*READ_NOISE_RANGE)
+    counts = rng.poisson(signal + sky) + rng.normal(0.0, read_noise, signal.shape)
+    return counts - _border_median(counts)
+
+
+def _border_median(counts: np.ndarray) -> np.ndarray:
+    """Per-band median of a frame along the image edges: the sky an observer would estimate."""
+    width = max(2, counts.shape[-1] // 16)
+    mask = np.ones(counts.shape[-2:], dtype=bool)
+    mask[width:-width, width:-width] = False
+    return np.median(counts[:, mask], axis=1)[:, None, None]
+
+
+def _robust_noise(band: np.ndarray) -> float:
+    """The background noise from the median absolute deviation, which ignores the galaxy."""
+    return 1.4826 * float(np.median(np.abs(band - np.median(band))))
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _encode_png(image: np.ndarray, kind: str, seed: int) -> bytes:
+    """PNG bytes: grayscale for one band, RGB for three."""
+    from PIL import Image
+
+    pixels = asinh_to_uint8(image)
+    mode = "L" if pixels.shape[-1] == 1 else "RGB"
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _encode_fits(image: np.ndarray, kind: str, seed: int) -> bytes:
+    """FITS bytes: a float32 (bands, size, size) cube, so a reader takes band i as data[i]."""
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))
+    hdu.header["OBJECT"] = (kind, "synthetic galaxy class")
+    hdu.header["BANDS"] = (image.shape[-1], "bands, reddest first")
+    hdu.header["ZOOSEED"] = (seed, "zoo.data.synth dataset seed")
+    hdu.header["BUNIT"] = ("electron", "sky-subtracted counts")
+    buffer = io.BytesIO()
+    hdu.writeto(buffer)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a hidden temporary file beside ``path``, then rename it into place."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# --- checking arguments ---------------------------------------------------------------
+
+
+def _check_kind(kind: str) -> None:
+    """Unknown class names fail with the nearest known name, since they are usually typos."""
+    if kind in CLASSES:
+        return
+    near = difflib.get_close_matches(str(kind), list(CLASSES), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise SpecError(f"unknown galaxy class {kind!r}{hint} Known classes: {', '.join(CLASSES)}")
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    """The requested class names, checked, without repeats, in the order given."""
+    if isinstance(classes, str):
+        classes = (classes,)
+    names = tuple(dict.fromkeys(classes))
+    if not names:
+        raise SpecError(f"no galaxy classes given; choose from {', '.join(CLASSES)}")
+    for kind in names:
+        _check_kind(kind)
+    return names
+
+
+def _check_range(name: str, value: int, bounds: tuple[int, int | None]) -> int:
+    """An integer argument within bounds (upper bound None: unbounded), or a SpecError."""
+    low, high = bounds
+    allowed = f"{low}..{high}" if high is not None else f">= {low}"
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise SpecError(f"{name} must be an integer in {allowed}, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        raise SpecError(f"{name} {value!r} is out of range; allowed: {allowed}")
+    return number
+
+
+def _check_format(fmt: str, bands: int) -> None:
+    """Only png and fits are written, and PNG holds only one or three bands."""
+    if fmt not in FORMATS:
+        raise SpecError(f"unknown image format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt == "png" and bands not in (1, 3):
+        raise SpecError(
+            f"png holds 1 or 3 bands, not {bands}; use fmt='fits' for {bands}-band images"
+        )

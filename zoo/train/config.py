@@ -1,0 +1,101 @@
+"""Every setting of a fine-tuning run, as one record written to the run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.errors import ZooError
+
+STRATEGIES = ("head", "top", "progressive", "full")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+class ConfigError(ZooError):
+    """A fine-tuning setting is out of range or inconsistent."""
+
+
+@dataclass
+class FinetuneConfig:
+    """The settings of ``zoo finetune``; defaults follow the transfer-learning recipe.
+
+    ``epochs`` bounds the head phase and ``finetune_epochs`` each unfreezing phase;
+    ``finetune_lr`` (default ``lr / 10``) is the small rate for unfrozen blocks.
+    """
+
+    backbone: str
+    data: str
+    out: str
+    weights: str | None = None
+    strategy: str = "head"
+    unfreeze: int = 2
+    epochs: int = 10
+    finetune_epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    finetune_lr: float | None = None
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    patience: int = 3
+    image_size: tuple[int, ...] | None = None
+    bands: tuple[str, ...] | None = None
+    augment: bool = True
+    cache: bool = True
+    class_weights: bool = True
+    val_split: float = 0.15
+    test_split: float = 0.15
+    seed: int = 0
+    hidden: tuple[int, ...] = ()
+    dropout: float = 0.2
+    mixed_precision: bool | None = None
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        self._choice("strategy", STRATEGIES)
+        self._choice("optimizer", OPTIMIZERS)
+        self._choice("schedule", SCHEDULES)
+        for name in ("epochs", "batch_size", "unfreeze"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
+        if self.finetune_epochs is not None and self.finetune_epochs < 1:
+            raise ConfigError(f"--finetune-epochs must be at least 1, got {self.finetune_epochs}")
+        if self.lr <= 0 or (self.finetune_lr is not None and self.finetune_lr <= 0):
+            raise ConfigError("learning rates must be positive")
+        if self.patience < 1:
+            raise ConfigError(f"--patience must be at least 1, got {self.patience}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.image_size is not None and len(self.image_size) not in (1, 2, 3):
+            raise ConfigError(f"--image-size takes H, H,W or H,W,C; got {self.image_size}")
+
+    def _choice(self, name: str, allowed: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value not in allowed:
+            raise ConfigError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+    @property
+    def head_lr(self) -> float:
+        return self.lr
+
+    @property
+    def tune_lr(self) -> float:
+        return self.finetune_lr if self.finetune_lr is not None else self.lr / 10
+
+    @property
+    def tune_epochs(self) -> int:
+        return self.finetune_epochs or self.epochs
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in ("image_size", "bands", "hidden"):
+            data[key] = list(data[key]) if data[key] is not None else None
+        return data
+
+    # Settings that may differ when a run is resumed.
+    RESUMABLE = frozenset({"resume", "force", "epochs", "finetune_epochs", "patience"})

@@ -1,0 +1,41 @@
+"""Where training runs: one device, several GPUs, or several workers; and in what precision.
+
+``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` describes a cluster, ``MirroredStrategy``
+when more than one GPU is visible, else the default (one device). Mixed precision
+(float16 compute, float32 weights) is on by default on a GPU and off on the CPU, where it
+is slower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+
+def choose_strategy() -> tuple[Any, str]:
+    """The tf.distribute strategy for this machine, and its name for the run record."""
+    if os.environ.get("TF_CONFIG"):
+        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+        workers = len(cluster.get("worker", []))
+        return (
+            tf.distribute.MultiWorkerMirroredStrategy(),
+            f"MultiWorkerMirroredStrategy ({workers} workers)",
+        )
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), f"MirroredStrategy ({len(gpus)} GPUs)"
+    device = "GPU" if gpus else "CPU"
+    return tf.distribute.get_strategy(), f"default ({device})"
+
+
+def set_precision(mixed: bool | None) -> str:
+    """Set the global Keras dtype policy; None means mixed precision exactly when a GPU is visible."""
+    if mixed is None:
+        mixed = bool(tf.config.list_logical_devices("GPU"))
+    policy = "mixed_float16" if mixed else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy

@@ -1,0 +1,225 @@
+"""Frozen-backbone features, computed once and kept on disk for later runs.
+
+While the backbone is frozen, every epoch would push the same images through the same
+network; the head can train on the features instead. The cache lives under
+``$ZOO_HOME/features/<key>/`` where the key hashes the backbone's weights, its
+preprocessing, the input size, the bands and the set of views; inside, one ``.npy`` per
+image, named by the hash of the image file's bytes. Changing any of these computes new
+features; adding images computes only theirs.
+
+With augmentation on, the cache holds the features of the 8 views of each image
+(quarter-turns and flips; 4 half-turn/flip views for non-square inputs) and training
+draws one view per image and epoch. A backbone whose features do not change across the
+views (astro_cnn) is detected on the first batch, and only one view is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.dataset import Sample
+from zoo.data.images import Band
+from zoo.data.pipeline import AUTOTUNE, dihedral_view, load_pixels
+from zoo.paths import zoo_home
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What one call did: how many images came from disk and how many were computed."""
+
+    key: str
+    reused: int
+    computed: int
+    views: int
+
+
+def features_key(
+    backbone: Any,
+    scheme: str,
+    size: tuple[int, int],
+    channels: int,
+    bands: Sequence[Band] | None,
+    views: int,
+) -> str:
+    """A hash of everything that determines the features of an image."""
+    digest = hashlib.sha256()
+    for variable in backbone.weights:
+        digest.update(variable.path.encode())
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    settings = {
+        "scheme": scheme,
+        "size": list(size),
+        "channels": channels,
+        "bands": [str(b) for b in bands or ()],
+        "views": views,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()[:24]
+
+
+def cached_features(
+    encoder: Any,
+    samples: Sequence[Sample],
+    *,
+    key: str,
+    size: tuple[int, int],
+    channels: int,
+    bands: Sequence[Band] | None,
+    views: int,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> tuple[np.ndarray, CacheStats]:
+    """Features of every sample, shape (samples, stored views, features).
+
+    ``encoder`` maps raw images to features (preprocessing and backbone, inference mode).
+    """
+    folder = zoo_home() / "features" / key
+    paths = [folder / s.digest[:2] / f"{s.digest}.npy" for s in samples]
+    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    stored_views = _stored_views(folder, views)
+    if todo:
+        stored_views = _compute(
+            encoder,
+            [samples[i] for i in todo],
+            [paths[i] for i in todo],
+            folder,
+            size=size,
+            channels=channels,
+            bands=bands,
+            views=views,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    features = (
+        np.stack([np.load(path) for path in paths]) if paths else np.zeros((0, 1, 0), "float32")
+    )
+    return features, CacheStats(key, len(samples) - len(todo), len(todo), stored_views)
+
+
+def _stored_views(folder: Path, views: int) -> int:
+    manifest = folder / "cache.json"
+    if manifest.exists():
+        return int(json.loads(manifest.read_text())["stored_views"])
+    return views
+
+
+def _compute(
+    encoder: Any,
+    samples: Sequence[Sample],
+    paths: Sequence[Path],
+    folder: Path,
+    *,
+    size: tuple[int, int],
+    channels: int,
+    bands: Sequence[Band] | None,
+    views: int,
+    batch_size: int,
+    progress: bool,
+) -> int:
+    view_ids = _view_ids(views, size)
+    stored = _stored_views(folder, len(view_ids))
+    images = _pixels(samples, size, channels, bands, batch_size)
+    done = 0
+    bar = _progress(len(samples), progress)
+    for batch in images:
+        per_view = [encoder(dihedral_batch(batch, v), training=False).numpy() for v in view_ids]
+        stack = np.stack(per_view, axis=1)  # (batch, views, features)
+        if done == 0 and not (folder / "cache.json").exists():
+            stored = 1 if _invariant(stack) else len(view_ids)
+            _write_manifest(folder, stored, len(view_ids))
+        for row, path in zip(stack[:, :stored], paths[done : done + len(stack)], strict=True):
+            _save(path, row.astype("float32"))
+        done += len(stack)
+        bar(len(stack))
+    bar(None)
+    return stored
+
+
+def _view_ids(views: int, size: tuple[int, int]) -> list[int]:
+    if views == 1:
+        return [0]
+    return list(range(8)) if size[0] == size[1] else [0, 2, 4, 6]
+
+
+def dihedral_batch(images: Any, view: int) -> Any:
+    """View 0-7 of a batch of images (see zoo.data.pipeline.dihedral_view)."""
+    return dihedral_view(images, tf.constant(view))
+
+
+def _invariant(stack: np.ndarray) -> bool:
+    if stack.shape[1] == 1:
+        return True
+    scale = np.abs(stack).max() + 1e-12
+    return bool(np.abs(stack - stack[:, :1]).max() <= 1e-4 * scale)
+
+
+def _pixels(
+    samples: Sequence[Sample],
+    size: tuple[int, int],
+    channels: int,
+    bands: Sequence[Band] | None,
+    batch_size: int,
+) -> tf.data.Dataset:
+    paths = tf.data.Dataset.from_tensor_slices([s.path for s in samples])
+
+    def decode(path: Any) -> Any:
+        image = tf.numpy_function(
+            lambda p: load_pixels(p.decode(), size, channels, bands), [path], tf.float32
+        )
+        image.set_shape((*size, channels))
+        return image
+
+    return paths.map(decode, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _write_manifest(folder: Path, stored: int, views: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    note = "features are identical across views; one stored" if stored == 1 and views > 1 else ""
+    _atomic_write(
+        folder / "cache.json",
+        json.dumps({"stored_views": stored, "views": views, "note": note}).encode(),
+    )
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False)
+    with handle:
+        np.save(handle, array)
+    os.replace(handle.name, path)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    """A small progress bar on stderr for feature extraction (click hides it off-terminal)."""
+    import click
+
+    if not enabled:
+        return lambda step: None
+    bar = click.progressbar(length=total, label="caching features", file=sys.stderr)
+    bar.__enter__()
+
+    def advance(step: int | None) -> None:
+        if step is None:
+            bar.__exit__(None, None, None)
+        else:
+            bar.update(step)
+
+    return advance

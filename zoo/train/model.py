@@ -1,0 +1,77 @@
+"""The classifier: raw images -> preprocessing -> backbone -> head.
+
+The head is its own small model so it can train alone on cached features and then be
+reused, weights and all, inside the full classifier. A pretrained backbone is called in
+inference mode, so its batch-norm layers keep their moving statistics while a small data
+set fine-tunes it (the Keras transfer-learning recipe; unfrozen ones still learn their
+scale and offset). A backbone trained from scratch needs its batch statistics, so it runs
+in training mode while it trains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import keras
+
+from zoo.errors import SpecError
+from zoo.preprocessing import Preprocessing
+
+
+def build_head(
+    feature_dim: int, classes: int, *, hidden: Sequence[int] = (), dropout: float = 0.2
+) -> keras.Model:
+    """Features -> dropout -> optional hidden ReLU layers -> softmax over the classes."""
+    features = keras.Input(shape=(feature_dim,), name="features")
+    x = keras.layers.Dropout(dropout, name="head_dropout")(features) if dropout else features
+    for index, units in enumerate(hidden, start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"head_hidden{index}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"head_dropout{index}")(x)
+    # float32 softmax: stable under mixed precision
+    probabilities = keras.layers.Dense(
+        classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(features, probabilities, name="head")
+
+
+def build_classifier(
+    backbone: keras.Model, head: keras.Model, scheme: str, *, pretrained: bool = True
+) -> keras.Model:
+    """The whole model on raw pixels: what is fine-tuned, evaluated and exported."""
+    images = keras.Input(shape=tuple(backbone.inputs[0].shape[1:]), name="images")
+    x = Preprocessing(scheme, name="preprocessing")(images)
+    features = backbone(x, training=False) if pretrained else backbone(x)
+    return keras.Model(images, head(features), name="classifier")
+
+
+def block_boundaries(backbone: keras.Model, patterns: Sequence[str]) -> list[int]:
+    """Indices in ``backbone.layers`` of the layers where the spec's blocks end."""
+    compiled = [re.compile(p) for p in patterns]
+    return [
+        i
+        for i, layer in enumerate(backbone.layers)
+        if any(p.fullmatch(layer.name) for p in compiled)
+    ]
+
+
+def set_trainable_top(backbone: keras.Model, patterns: Sequence[str], blocks: int | None) -> int:
+    """Freeze the backbone except its top ``blocks`` blocks (None: all); returns blocks unfrozen.
+
+    The top N blocks are every layer after the Nth block boundary from the end.
+    """
+    if blocks is None:
+        backbone.trainable = True
+        return len(block_boundaries(backbone, patterns)) or 1
+    boundaries = block_boundaries(backbone, patterns)
+    if not boundaries:
+        raise SpecError(
+            f"backbone '{backbone.name}' declares no blocks, so its top blocks cannot be "
+            "unfrozen alone; use --strategy head or full"
+        )
+    backbone.trainable = True
+    first = 0 if blocks >= len(boundaries) else boundaries[-blocks - 1] + 1
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= first
+    return min(blocks, len(boundaries))
