@@ -25,6 +25,13 @@ from zoo.spec import BackboneSpec, WeightSource
 __version__ = "0.1.0"
 
 
+def finetune(*args, **kwargs):  # noqa: ANN002, ANN003 - documented where it lives
+    """Fine-tune a backbone; see zoo.train.finetune.finetune (imported lazily: it needs TensorFlow)."""
+    from zoo.train.finetune import finetune as run
+
+    return run(*args, **kwargs)
+
+
 def get_spec(name: str) -> BackboneSpec:
     """The registered spec for ``name`` (raises UnknownBackboneError with suggestions)."""
     return get_registry().get(name)
@@ -50,6 +57,7 @@ __all__ = [
     "ZooError",
     "__version__",
     "create_backbone",
+    "finetune",
     "get_registry",
     "get_spec",
     "hookimpl",

@@ -145,7 +145,6 @@ def weight_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--weights", "-w", help="Catalog weight name (imagenet), weights file or checkpoint."
         ),
-        click.option("--input-shape", help="H,W or H,W,C (default: the backbone's own)."),
         click.option(
             "--skip", multiple=True, help="Regex of source variables not to load (repeatable)."
         ),
@@ -173,11 +172,9 @@ def backbone_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         if not sep:
             raise click.BadParameter(f"{rule!r} is not PATTERN=REPLACEMENT", param_hint="--rename")
         rename.append((pattern, replacement))
-    shape = params.pop("input_shape")
     skip = params.pop("skip")
     return {
         "weights": params.pop("weights"),
-        "input_shape": _parse_shape(shape) if shape else None,
         "skip": list(skip) if skip else None,
         "rename": rename,
         "strict": params.pop("strict"),
@@ -190,13 +187,15 @@ def backbone_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+def _parse_shape(
+    text: str, option: str = "--input-shape", sizes: tuple[int, ...] = (2, 3)
+) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         values = ()
-    if len(values) not in (2, 3):
-        raise click.BadParameter(f"{text!r} is not H,W or H,W,C", param_hint="--input-shape")
+    if len(values) not in sizes or min(values, default=0) <= 0:
+        raise click.BadParameter(f"{text!r} is not H,W or H,W,C", param_hint=option)
     return values
 
 
@@ -208,16 +207,27 @@ def weights_group() -> None:
 @weights_group.command("inspect")
 @click.argument("source")
 @weight_source_options
+@click.option("--input-shape", help="H,W or H,W,C (default: the backbone's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--limit", default=20, show_default=True, help="Entries shown per category.")
 @registry_option
 def weights_inspect(
-    source: str, as_json: bool, limit: int, registries: Sequence[str], **params: Any
+    source: str,
+    input_shape: str | None,
+    as_json: bool,
+    limit: int,
+    registries: Sequence[str],
+    **params: Any,
 ) -> None:
     """Dry run: build SOURCE, load its weights and print the load report (no training)."""
     from zoo.build import create_backbone
 
-    model = create_backbone(source, registry=_registry(registries), **backbone_kwargs(params))
+    model = create_backbone(
+        source,
+        input_shape=_parse_shape(input_shape) if input_shape else None,
+        registry=_registry(registries),
+        **backbone_kwargs(params),
+    )
     report = model.load_report
     shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
     if as_json:
@@ -248,6 +258,162 @@ def weights_fetch(name: str, weight_name: str, registries: Sequence[str]) -> Non
 
     spec = _registry(registries).get(name)
     click.echo(fetch_weights(spec.weight(weight_name), backbone=spec.name))
+
+
+@cli.group("data")
+def data_group() -> None:
+    """Make and inspect labelled image sets."""
+
+
+@data_group.command("synth")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option(
+    "--classes",
+    default=None,
+    help="Comma-separated classes (default: smooth_round,edge_on,loose_spiral,merger).",
+)
+@click.option("--per-class", default=100, show_default=True, help="Images per class.")
+@click.option("--size", default=64, show_default=True, help="Image size in pixels.")
+@click.option(
+    "--bands", default=3, show_default=True, help="Bands per image (1-5; PNG takes 1 or 3)."
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Random seed: the same seed gives the same files."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["png", "fits"]), default="png", show_default=True
+)
+def data_synth(
+    out: str, classes: str | None, per_class: int, size: int, bands: int, seed: int, fmt: str
+) -> None:
+    """Write a labelled set of synthetic galaxies into OUT/<class>/ folders."""
+    from zoo.data.synth import CLASSES, DEFAULT_CLASSES, write_synthetic_dataset
+
+    chosen = (
+        tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else DEFAULT_CLASSES
+    )
+    summary = write_synthetic_dataset(out, chosen, per_class, size, bands, seed, fmt)
+    click.echo(f"wrote {summary.files} {fmt.upper()} images of {size}x{size}x{bands} to {out}")
+    for name in chosen:
+        click.echo(f"  {name}: {CLASSES[name]}")
+
+
+@cli.command("finetune")
+@click.argument("backbone")
+@click.argument("data", type=click.Path(exists=True))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Run directory to write."
+)
+@weight_source_options
+@click.option(
+    "--strategy",
+    type=click.Choice(["head", "top", "progressive", "full"]),
+    default="head",
+    show_default=True,
+)
+@click.option(
+    "--unfreeze", default=2, show_default=True, help="Blocks to unfreeze with --strategy top."
+)
+@click.option(
+    "--epochs", default=10, show_default=True, help="Epochs of head training (upper bound)."
+)
+@click.option(
+    "--finetune-epochs", type=int, help="Epochs of each unfreezing phase [default: --epochs]."
+)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True, help="Learning rate of the head.")
+@click.option(
+    "--finetune-lr", type=float, help="Learning rate of unfrozen blocks [default: lr/10]."
+)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option(
+    "--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True
+)
+@click.option(
+    "--patience",
+    default=3,
+    show_default=True,
+    help="Early stopping: epochs without a better val loss.",
+)
+@click.option("--image-size", help="H, H,W or H,W,C [default: the backbone's].")
+@click.option("--bands", help="Bands to use, by index or name: 0,1,2 or g,r,i.")
+@click.option(
+    "--augment/--no-augment", default=True, show_default=True, help="Random rotations and flips."
+)
+@click.option(
+    "--cache/--no-cache", default=True, show_default=True, help="Cache frozen-backbone features."
+)
+@click.option("--class-weights/--no-class-weights", default=True, show_default=True)
+@click.option("--val-split", default=0.15, show_default=True)
+@click.option("--test-split", default=0.15, show_default=True)
+@click.option("--hidden", help="Hidden layer sizes of the head, e.g. 256 or 512,128.")
+@click.option("--dropout", default=0.2, show_default=True)
+@click.option(
+    "--mixed-precision/--no-mixed-precision", default=None, help="[default: on with a GPU]"
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--force", is_flag=True, help="Replace a run already in --out.")
+@registry_option
+def finetune_command(
+    backbone: str,
+    data: str,
+    out: str,
+    image_size: str | None,
+    bands: str | None,
+    hidden: str | None,
+    registries: Sequence[str],
+    **params: Any,
+) -> None:
+    """Fine-tune BACKBONE on the labelled images in DATA (class folders or a CSV catalog)."""
+    from zoo.train.config import FinetuneConfig
+    from zoo.train.finetune import Interrupted, finetune
+
+    options = backbone_kwargs(params)
+    weights = options.pop("weights")
+    config = FinetuneConfig(
+        backbone,
+        data,
+        out,
+        weights=weights,
+        image_size=_parse_shape(image_size, "--image-size", (1, 2, 3)) if image_size else None,
+        bands=tuple(b.strip() for b in bands.split(",")) if bands else None,
+        hidden=tuple(int(h) for h in hidden.split(",")) if hidden else (),
+        backbone_options={k: v for k, v in options.items() if v not in (None, [], ())},
+        registry_files=tuple(registries),
+        **params,
+    )
+    try:
+        run = finetune(config=config, progress=sys.stderr.isatty())
+    except Interrupted as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(130)
+    for split in ("val", "test"):
+        scores = run.summary["metrics"].get(split)
+        if scores:
+            click.echo(
+                f"{split}: accuracy {scores['accuracy']:.3f}, macro F1 {scores['macro_f1']:.3f}, "
+                f"ECE {scores['expected_calibration_error']:.3f}"
+            )
+    skipped = run.summary["skipped_files"]
+    if skipped:
+        click.echo(f"skipped {skipped} unreadable file(s); see {run.path / 'summary.json'}")
+    click.echo(f"run written to {run.path}")
+
+
+@cli.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("data", type=click.Path(exists=True))
+@click.option("--name", help="Name of the evaluation folder [default: the data folder's name].")
+@click.option("--batch-size", default=32, show_default=True)
+def evaluate_command(run: str, data: str, name: str | None, batch_size: int) -> None:
+    """Score the model of RUN on every image of DATA; writes RUN/evaluations/NAME/."""
+    from zoo.train.evaluate import evaluate_run
+
+    metrics, folder = evaluate_run(run, data, name=name, batch_size=batch_size)
+    for line in metrics.lines():
+        click.echo(line)
+    click.echo(f"written to {folder}")
 
 
 def _describe(spec: BackboneSpec) -> list[str]:

@@ -51,6 +51,7 @@ class FinetuneConfig:
     dropout: float = 0.2
     mixed_precision: bool | None = None
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    registry_files: tuple[str, ...] = ()
     resume: bool = False
     force: bool = False
 
@@ -93,7 +94,7 @@ class FinetuneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("image_size", "bands", "hidden"):
+        for key in ("image_size", "bands", "hidden", "registry_files"):
             data[key] = list(data[key]) if data[key] is not None else None
         return data
 
