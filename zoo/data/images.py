@@ -8,8 +8,10 @@ FILTER) and multi-page TIFFs. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,33 +98,37 @@ def _pil_frame(image: object) -> np.ndarray:
 
 def _fits_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
     from astropy.io import fits
+    from astropy.utils.exceptions import AstropyWarning
 
-    planes: list[np.ndarray] = []
-    names: list[str] = []
     try:
-        with fits.open(path, memmap=False) as hdus:
-            for hdu in hdus:
-                data = getattr(hdu, "data", None)
-                if data is None or not isinstance(data, np.ndarray) or data.ndim < 2:
-                    continue
-                header = hdu.header
-                label = str(
-                    header.get("EXTNAME") or header.get("FILTER") or header.get("BAND") or ""
-                )
-                if data.ndim == 2:
-                    planes.append(np.asarray(data, dtype="float32"))
-                    names.append(label)
-                elif data.ndim == 3:
-                    planes += [np.asarray(plane, dtype="float32") for plane in data]
-                    names += [f"{label}{i}" if label else "" for i in range(data.shape[0])]
-                else:
-                    raise ImageError(
-                        f"{path}: HDU with {data.ndim} dimensions; expected images or cubes"
-                    )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)  # a bad file is reported once, by zoo
+            with fits.open(path, memmap=False) as hdus:
+                return _hdu_planes(path, hdus)
     except ImageError:
         raise
     except Exception as exc:  # astropy raises OSError, TypeError, VerifyError, ...
         raise ImageError(f"{path}: unreadable FITS file ({exc})") from exc
+
+
+def _hdu_planes(path: str | Path, hdus: Any) -> tuple[list[np.ndarray], list[str]]:
+    """Every 2-D image (and every plane of a cube) in the file, with its band name if any."""
+    planes: list[np.ndarray] = []
+    names: list[str] = []
+    for hdu in hdus:
+        data = getattr(hdu, "data", None)
+        if data is None or not isinstance(data, np.ndarray) or data.ndim < 2:
+            continue
+        header = hdu.header
+        label = str(header.get("EXTNAME") or header.get("FILTER") or header.get("BAND") or "")
+        if data.ndim == 2:
+            planes.append(np.asarray(data, dtype="float32"))
+            names.append(label)
+        elif data.ndim == 3:
+            planes += [np.asarray(plane, dtype="float32") for plane in data]
+            names += [f"{label}{i}" if label else "" for i in range(data.shape[0])]
+        else:
+            raise ImageError(f"{path}: HDU with {data.ndim} dimensions; expected images or cubes")
     if not planes:
         raise ImageError(f"{path}: no image data in any HDU")
     return planes, names

@@ -410,7 +410,7 @@ def _spiral(
     components = [_Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6))]
     start_radius, start_angle = h * rng.uniform(0.8, 1.3), rng.uniform(0, 2 * math.pi)
     if bar:
-        bar_fraction = rng.uniform(0.08, 0.18)
+        bar_fraction = rng.uniform(0.12, 0.25)
         start_radius = h * rng.uniform(0.9, 1.5)
         cos, sin = math.cos(start_angle), math.sin(start_angle)
         ud, vd = u, v / q
@@ -507,7 +507,9 @@ def _band_positions(bands: int) -> np.ndarray:
     return np.linspace(1.0, -1.0, bands) if bands > 1 else np.zeros(1)
 
 
-def _band_images(galaxy: _Galaxy, rng: np.random.Generator, x_b: np.ndarray, size: int) -> np.ndarray:
+def _band_images(
+    galaxy: _Galaxy, rng: np.random.Generator, x_b: np.ndarray, size: int
+) -> np.ndarray:
     """The noiseless light in electrons per band, shape (bands, canvas, canvas).
 
     A component's colour slope s gives it flux ~ exp(s x_b), normalised to a mean of one
