@@ -74,7 +74,7 @@ def _conv_bn_relu(
     x = keras.layers.Conv2D(
         filters, kernel, strides=strides, padding="same", use_bias=False, name=name
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     block = name.split("_")[0]
     return keras.layers.ReLU(name=f"{block}_out" if out else f"{name}_relu")(x)
 

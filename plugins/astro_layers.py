@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from zoo.data.pipeline import dihedral_batch
+
 VIEWS = 8
 
 
@@ -18,10 +20,7 @@ class DihedralViews(keras.layers.Layer):
     """
 
     def call(self, images: Any) -> Any:
-        flipped = tf.reverse(images, axis=[2])
-        return tf.concat(
-            [tf.image.rot90(v, k) for v in (images, flipped) for k in range(4)], axis=0
-        )
+        return tf.concat([dihedral_batch(images, view) for view in range(VIEWS)], axis=0)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         batch = None if input_shape[0] is None else input_shape[0] * VIEWS

@@ -79,7 +79,8 @@ class ImageSet:
         """Balanced weights from the training split: n / (classes x count of the class)."""
         counts = Counter(s.label for s in self.split("train"))
         total = sum(counts.values())
-        return {i: total / (len(self.labels) * counts[i]) for i in range(len(self.labels))}
+        classes = len(self.labels)
+        return {i: total / (classes * counts[i]) if counts[i] else 0.0 for i in range(classes)}
 
     def split_digest(self, name: str) -> str:
         """A hash of one split's membership and contents, recorded with every run."""

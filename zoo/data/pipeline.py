@@ -72,6 +72,28 @@ def image_dataset(
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
+def rot90(images: Any, turns: int) -> Any:
+    """A batch of images (NHWC) turned by ``turns`` quarter-turns, counter-clockwise.
+
+    Written with transposes and reversals: tf.image.rot90 adds shape assertions that cost
+    time inside a network.
+    """
+    turns %= 4
+    if turns == 1:
+        return tf.reverse(tf.transpose(images, (0, 2, 1, 3)), axis=[1])
+    if turns == 2:
+        return tf.reverse(images, axis=[1, 2])
+    if turns == 3:
+        return tf.reverse(tf.transpose(images, (0, 2, 1, 3)), axis=[2])
+    return images
+
+
+def dihedral_batch(images: Any, view: int) -> Any:
+    """View 0-7 of a batch: ``view // 4`` flips left-right, ``view % 4`` quarter-turns."""
+    flipped = tf.reverse(images, axis=[2]) if view >= 4 else images
+    return rot90(flipped, view % 4)
+
+
 def dihedral_view(image: Any, view: Any) -> Any:
     """View 0-7 of an image: ``view // 4`` flips it left-right, ``view % 4`` quarter-turns it."""
     flipped = tf.cond(view >= 4, lambda: tf.reverse(image, axis=[-2]), lambda: image)

@@ -7,19 +7,20 @@ a pixel statistic could latch onto is randomised independently of the class.
 
 Light model (each image is the sum of a few components drawn on a padded canvas):
 
-* Spheroids and bulges follow Sérsic profiles (Sérsic 1963),
+* Spheroids and bulges follow Sérsic profiles (Sérsic 1963, BAAA 6, 41),
   ``I(r) = I_e exp(-b_n [(r / r_e)^(1/n) - 1])``, on elliptical radii
   ``r = sqrt(u^2 + (v / q)^2)``, with ``b_n`` from the asymptotic series of Ciotti &
-  Bertin (1999, A&A 352, 447), accurate to better than 1e-6 for n > 0.36.
+  Bertin (1999, A&A 352, 447), accurate to better than 1e-4 for the n >= 1 used here.
 * Disks are exponential (Sérsic n = 1). A disk of intrinsic thickness ``q0`` seen at
   inclination ``i`` has the axis ratio ``q^2 = cos^2 i + q0^2 sin^2 i`` (Hubble 1926,
   ApJ 64, 321).
 * Spiral arms modulate the disk in its own plane along logarithmic spirals,
   ``theta = theta_0 + ln(r / r_0) / tan(pitch) + 2 pi k / m``, the shape real arms follow
   closely (Seigar & James 1998, MNRAS 299, 672; Davis et al. 2012, ApJS 199, 33).
-  Tight and loose spirals differ only in the pitch angle.
-* Bars are Ferrers ellipsoids, ``I = (1 - m^2)^2`` inside ``m < 1`` (Ferrers 1877), and
-  the two arms of a barred spiral start at the bar ends.
+  Tight and loose spirals differ mainly in pitch angle, and like early- and late-type
+  spirals somewhat in bulge fraction.
+* Bars are Ferrers ellipsoids, ``I = (1 - m^2)^2`` inside ``m < 1`` (Ferrers 1877, QJ Pure
+  Appl. Math. 14, 1), and the two arms of a barred spiral start at the bar ends.
 * Mergers are two Sérsic galaxies of comparable flux, close or overlapping, with a tidal
   tail along a circular arc and sometimes a bridge between them, the features of
   Toomre & Toomre (1972, ApJ 178, 623).
@@ -36,11 +37,14 @@ component's flux in band ``b`` scales as ``exp(s * x_b)``, with ``x_b`` going fr
 Observation: each band is convolved (by FFT) with a Moffat (1969, A&A 3, 455) or Gaussian
 PSF of random seeing, slightly sharper in the red (FWHM ~ wavelength^-1/5); sky is added;
 counts get Poisson noise on signal plus sky in electrons and Gaussian read noise; and the
-sky is subtracted again using the median of the border pixels, as an observer would.
+sky level is subtracted again, as survey pipelines do with a sky measured over the whole
+frame.
 
 Nuisances, drawn independently of the class: total flux (log-uniform over 1.5 dex),
 half-light size, position angle, centre offset, seeing, sky level and read noise, and so
-the signal-to-noise ratio.
+the signal-to-noise ratio. Sizes, seeing and sky are quoted for a 64-pixel image and
+scaled with the image size, so the size changes only the sampling of the same scene:
+the galaxy's total signal-to-noise does not depend on it, the noise per pixel does.
 
 Files: PNG holds an 8-bit asinh stretch of the flux (Lupton et al. 2004, PASP 116, 133) in
 units of the image's noise; FITS holds the float32 flux in electrons as a cube of shape
@@ -79,8 +83,8 @@ SIZE_RANGE: tuple[int, int] = (16, 512)
 BANDS_RANGE: tuple[int, int] = (1, 5)
 
 FLUX_RANGE = (10**3.7, 10**5.2)  # electrons, mean over bands: 1.5 dex
-SKY_RANGE = (20.0, 200.0)  # electrons per pixel
-READ_NOISE_RANGE = (3.0, 8.0)  # electrons
+SKY_RANGE = (20.0, 200.0)  # electrons per pixel of a 64-pixel image
+READ_NOISE_RANGE = (0.2, 0.6)  # in units of the sky noise: sky-limited exposures
 SEEING_RANGE = (1.5, 3.5)  # FWHM in pixels of a 64-pixel image
 PNG_SOFTENING = 2.0  # asinh softening, in units of the image's noise
 PNG_WHITE = 300.0  # the intensity shown as white, in units of the image's noise
@@ -148,7 +152,7 @@ def render_galaxy(
     canvas = _make_canvas(size)
     galaxy = _RECIPES[kind](rng, canvas)
     x_b = _band_positions(bands)
-    image = _observe(_band_images(galaxy, rng, x_b, size), rng, canvas, x_b)
+    image = _observe(_band_images(galaxy, rng, x_b), rng, canvas, x_b)
     return np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
 
 
@@ -256,8 +260,11 @@ def _unit(light: np.ndarray) -> np.ndarray:
 
 
 def _sersic(u: np.ndarray, v: np.ndarray, r_e: float, n: float, q: float) -> np.ndarray:
-    """A unit-flux Sérsic profile; the radius is softened by half a pixel so the cusp of
-    high-n profiles is not concentrated in one sampled pixel."""
+    """A unit-flux Sérsic profile with half-light radius r_e along the major axis.
+
+    The radius is softened by half a pixel, standing in for integrating the cusp of
+    high-n profiles over the central pixel instead of sampling it at one point.
+    """
     r = np.sqrt(u * u + (v / q) ** 2 + 0.25)
     return _unit(np.exp(-sersic_b(n) * ((r / r_e) ** (1 / n) - 1)))
 
@@ -346,7 +353,12 @@ def _placement(rng: np.random.Generator, canvas: _Canvas) -> tuple[np.ndarray, f
     return centre, float(rng.uniform(0, math.pi))
 
 
-def _smooth(rng: np.random.Generator, canvas: _Canvas, n_range, q_range) -> _Galaxy:
+def _smooth(
+    rng: np.random.Generator,
+    canvas: _Canvas,
+    n_range: tuple[float, float],
+    q_range: tuple[float, float],
+) -> _Galaxy:
     """A red spheroid with a Sérsic index and axis ratio from the given ranges."""
     centre, angle = _placement(rng, canvas)
     u, v = _frame(canvas, centre, angle)
@@ -404,13 +416,13 @@ def _spiral(
     h = r_e / 1.678
     q = _inclined_axis_ratio(rng.uniform(0.45, 1.0), rng.uniform(0.1, 0.2))
     bulge_fraction = rng.uniform(*bulge_range)
-    arm_fraction = (1 - bulge_fraction) * rng.uniform(0.3, 0.5)
+    bar_fraction = rng.uniform(0.12, 0.25) if bar else 0.0
+    arm_fraction = (1 - bulge_fraction - bar_fraction) * rng.uniform(0.3, 0.5)
     bulge_q = rng.uniform(max(q, 0.7), 1.0)
     bulge = _sersic(u, v, r_e * rng.uniform(0.12, 0.3), rng.uniform(1.5, 4.0), bulge_q)
     components = [_Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6))]
     start_radius, start_angle = h * rng.uniform(0.8, 1.3), rng.uniform(0, 2 * math.pi)
     if bar:
-        bar_fraction = rng.uniform(0.12, 0.25)
         start_radius = h * rng.uniform(0.9, 1.5)
         cos, sin = math.cos(start_angle), math.sin(start_angle)
         ud, vd = u, v / q
@@ -421,7 +433,6 @@ def _spiral(
             start_radius * rng.uniform(0.2, 0.35),
         )
         components.append(_Component(bar_light, bar_fraction, rng.uniform(0.25, 0.5)))
-        bulge_fraction += bar_fraction
     pitch = rng.uniform(*pitch_range)
     chirality = int(rng.choice([-1, 1]))
     spiral = _arms(
@@ -429,7 +440,8 @@ def _spiral(
     )
     disk = _sersic(u, v, r_e, 1.0, q)
     components.append(_Component(spiral, arm_fraction, rng.uniform(-0.5, -0.25)))
-    components.append(_Component(disk, 1 - bulge_fraction - arm_fraction, rng.uniform(-0.05, 0.15)))
+    disk_fraction = 1 - bulge_fraction - bar_fraction - arm_fraction
+    components.append(_Component(disk, disk_fraction, rng.uniform(-0.05, 0.15)))
     return _Galaxy(components)
 
 
@@ -507,17 +519,13 @@ def _band_positions(bands: int) -> np.ndarray:
     return np.linspace(1.0, -1.0, bands) if bands > 1 else np.zeros(1)
 
 
-def _band_images(
-    galaxy: _Galaxy, rng: np.random.Generator, x_b: np.ndarray, size: int
-) -> np.ndarray:
+def _band_images(galaxy: _Galaxy, rng: np.random.Generator, x_b: np.ndarray) -> np.ndarray:
     """The noiseless light in electrons per band, shape (bands, canvas, canvas).
 
     A component's colour slope s gives it flux ~ exp(s x_b), normalised to a mean of one
     over the bands, so the total flux (mean over bands) is the drawn one before dust.
-    The flux range is quoted for 64-pixel images and grows with the pixel count, so a
-    larger image is the same scene sampled more finely at the same depth per pixel.
     """
-    flux = _log_uniform(rng, *FLUX_RANGE) * (size / 64) ** 2
+    flux = _log_uniform(rng, *FLUX_RANGE)
     seds = np.array([np.exp(c.colour * x_b) for c in galaxy.components])
     seds /= seds.mean(axis=1, keepdims=True)
     weights = flux * np.array([c.fraction for c in galaxy.components])[:, None] * seds
@@ -554,23 +562,24 @@ def _psf_kernels(rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray) -> 
 def _observe(
     light: np.ndarray, rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray
 ) -> np.ndarray:
-    """Blur, add sky, count photons with read noise, crop and subtract the sky estimate."""
+    """Blur, crop, add sky, count photons with read noise, and subtract the sky again.
+
+    The sky level and read noise are quoted for 64-pixel images; at other sizes the sky
+    per pixel scales with the pixel area and the read noise with the sky noise, so a size
+    is the same exposure sampled more or less finely and the galaxy's total
+    signal-to-noise does not depend on it. The sky subtracted is its mean level, as a
+    survey pipeline measures it over areas far larger than a cutout; estimating it from
+    the cutout's own edges would eat into large galaxies that fill the frame.
+    """
     kernels = _psf_kernels(rng, canvas, x_b)
     blurred = np.fft.irfft2(np.fft.rfft2(light) * np.fft.rfft2(kernels), s=light.shape[-2:])
     p, s = canvas.pad, canvas.size
     signal = np.clip(blurred[:, p : p + s, p : p + s], 0.0, None)
-    sky = _log_uniform(rng, *SKY_RANGE) * np.exp(0.3 * x_b)[:, None, None]
-    read_noise = rng.uniform(*READ_NOISE_RANGE)
+    sky_level = _log_uniform(rng, *SKY_RANGE) * (64 / canvas.size) ** 2
+    sky = sky_level * np.exp(0.3 * x_b)[:, None, None]
+    read_noise = rng.uniform(*READ_NOISE_RANGE) * math.sqrt(sky_level)
     counts = rng.poisson(signal + sky) + rng.normal(0.0, read_noise, signal.shape)
-    return counts - _border_median(counts)
-
-
-def _border_median(counts: np.ndarray) -> np.ndarray:
-    """Per-band median of a frame along the image edges: the sky an observer would estimate."""
-    width = max(2, counts.shape[-1] // 16)
-    mask = np.ones(counts.shape[-2:], dtype=bool)
-    mask[width:-width, width:-width] = False
-    return np.median(counts[:, mask], axis=1)[:, None, None]
+    return counts - sky
 
 
 def _robust_noise(band: np.ndarray) -> float:
@@ -582,7 +591,7 @@ def _robust_noise(band: np.ndarray) -> float:
 
 
 def _encode_png(image: np.ndarray, kind: str, seed: int) -> bytes:
-    """PNG bytes: grayscale for one band, RGB for three."""
+    """PNG bytes: grayscale for one band, RGB for three (kind and seed live in the path)."""
     from PIL import Image
 
     pixels = asinh_to_uint8(image)
@@ -625,8 +634,8 @@ def _check_kind(kind: str) -> None:
     if kind in CLASSES:
         return
     near = difflib.get_close_matches(str(kind), list(CLASSES), n=1)
-    hint = f"; did you mean {near[0]!r}?" if near else ""
-    raise SpecError(f"unknown galaxy class {kind!r}{hint} Known classes: {', '.join(CLASSES)}")
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise SpecError(f"unknown galaxy class {kind!r}{hint}; known classes: {', '.join(CLASSES)}")
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from zoo.data.dataset import Sample
 from zoo.data.images import Band
-from zoo.data.pipeline import AUTOTUNE, dihedral_view, load_pixels
+from zoo.data.pipeline import AUTOTUNE, dihedral_batch, load_pixels
 from zoo.paths import zoo_home
 
 
@@ -150,11 +150,6 @@ def _view_ids(views: int, size: tuple[int, int]) -> list[int]:
     if views == 1:
         return [0]
     return list(range(8)) if size[0] == size[1] else [0, 2, 4, 6]
-
-
-def dihedral_batch(images: Any, view: int) -> Any:
-    """View 0-7 of a batch of images (see zoo.data.pipeline.dihedral_view)."""
-    return dihedral_view(images, tf.constant(view))
 
 
 def _invariant(stack: np.ndarray) -> bool:

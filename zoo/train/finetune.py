@@ -135,12 +135,17 @@ class _Trainer:
         from zoo.train.model import build_classifier, build_head
 
         config = self.config
-        spec = zoo.get_spec(config.backbone) if not Path(config.backbone).exists() else None
-        shape = self._input_shape(spec)
+        registry = (
+            zoo.load_registry(config.registry_files)
+            if config.registry_files
+            else zoo.get_registry()
+        )
+        spec = registry.get(config.backbone) if not Path(config.backbone).exists() else None
         self.backbone = zoo.create_backbone(
             config.backbone,
             weights=config.weights,
-            input_shape=shape,
+            input_shape=self._input_shape(spec),
+            registry=registry,
             progress=self.progress,
             **config.backbone_options,
         )
@@ -426,6 +431,7 @@ class _Trainer:
             text += [f"== {split} ==", *result.lines(), ""]
         rundir.write_text(run / "metrics.txt", "\n".join(text))
         self.classifier.save_weights(run / "best.weights.h5")
+        self.backbone.save_weights(run / "backbone.weights.h5")  # reusable as --weights
         self.classifier.save(run / "model.keras")
         summary = {
             "data": self.images.summary(),

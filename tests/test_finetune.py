@@ -1,0 +1,345 @@
+"""Fine-tuning end to end on synthetic galaxies, on the CPU.
+
+A small astro_cnn (``width: 8``, from a test registry file) is first trained from scratch
+on auxiliary classes (the ``full`` strategy); its backbone weights then serve as the
+pretrained weights of the other runs, as a colleague's network would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import zoo
+from zoo.cli import cli
+from zoo.data.dataset import DataWarning, load_image_set
+from zoo.data.synth import write_synthetic_dataset
+from zoo.train.config import ConfigError
+from zoo.train.evaluate import predict
+from zoo.train.finetune import Interrupted
+from zoo.train.rundir import RunDirError
+
+AUX = ("smooth_round", "barred_spiral", "merger", "tight_spiral")
+TARGET = ("smooth_cigar", "edge_on", "loose_spiral")
+SMALL = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 8}}\n"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finetune")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(root / "home"))
+        registry = root / "small.yaml"
+        registry.write_text(SMALL)
+        write_synthetic_dataset(root / "aux", AUX, 80, 48, 3, seed=10)
+        write_synthetic_dataset(root / "galaxies", TARGET, 24, 48, 3, seed=11)
+        pretrain = zoo.finetune(
+            "astro_small",
+            root / "aux",
+            root / "pretrain",
+            strategy="full",
+            epochs=8,
+            patience=4,
+            image_size=(48,),
+            registry_files=(str(registry),),
+            progress=False,
+        )
+    return SimpleNamespace(
+        root=root,
+        registry=str(registry),
+        data=root / "galaxies",
+        pretrain=pretrain,
+        weights=str(root / "pretrain" / "backbone.weights.h5"),
+    )
+
+
+def run(workspace, out, **settings):
+    options = {
+        "image_size": (48,),
+        "registry_files": (workspace.registry,),
+        "progress": False,
+        "epochs": 3,
+        "weights": workspace.weights,
+    }
+    return zoo.finetune("astro_small", workspace.data, out, **(options | settings))
+
+
+def cache_counts(result):
+    caches = result.summary["feature_cache"]
+    return sum(c["computed"] for c in caches.values()), sum(c["reused"] for c in caches.values())
+
+
+def test_full_strategy_run_directory_holds_everything(workspace):
+    result = workspace.pretrain
+    folder = result.path
+    for name in (
+        "config.json",
+        "history.json",
+        "summary.json",
+        "labels.txt",
+        "metrics.txt",
+        "metrics_val.json",
+        "metrics_test.json",
+        "best.weights.h5",
+        "backbone.weights.h5",
+        "model.keras",
+    ):
+        assert (folder / name).is_file(), name
+    for name in ("learning_curves.png", "confusion_val.png", "confusion_test.png"):
+        assert (folder / name).read_bytes()[:8] == PNG and Image.open(folder / name).width > 100
+    assert list((folder / "tensorboard").rglob("events.out.tfevents*"))
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["settings"]["strategy"] == "full" and config["settings"]["seed"] == 0
+    assert {"tensorflow", "keras", "numpy", "zoo", "python"} <= set(config["versions"])
+    assert set(config["data"]["split_digests"]) == {"train", "val", "test"}
+    assert config["labels"] == sorted(AUX) and config["input_shape"] == [48, 48, 3]
+    history = json.loads((folder / "history.json").read_text())
+    assert [p["name"] for p in history["phases"]] == ["full"]  # from scratch: no head phase
+    test = json.loads((folder / "metrics_test.json").read_text())
+    assert set(test) >= {"accuracy", "per_class", "confusion", "expected_calibration_error"}
+    assert test["accuracy"] > 0.5  # four classes: chance is 0.25
+    assert (folder / "labels.txt").read_text().split() == sorted(AUX)
+
+
+def test_head_strategy_caches_features_and_reuses_them(workspace, tmp_path):
+    first = run(workspace, tmp_path / "first")
+    assert [p["name"] for p in first.history] == ["head"]
+    total = sum(len(load_image_set(workspace.data).split(s)) for s in ("train", "val"))
+    assert cache_counts(first) == (total, 0)
+    assert first.summary["feature_cache"]["train"]["stored_views"] == 1  # astro_cnn ignores views
+
+    second = run(workspace, tmp_path / "second")
+    assert cache_counts(second) == (0, total)
+
+    changed = shutil.copytree(workspace.data, tmp_path / "changed")
+    victim = next((changed / TARGET[0]).iterdir())
+    Image.fromarray(np.full((48, 48, 3), 90, "uint8")).save(victim)
+    third = zoo.finetune(
+        "astro_small",
+        changed,
+        tmp_path / "third",
+        image_size=(48,),
+        epochs=2,
+        weights=workspace.weights,
+        registry_files=(workspace.registry,),
+        progress=False,
+    )
+    assert cache_counts(third) == (1, total - 1)
+
+    resized = run(workspace, tmp_path / "resized", image_size=(56,))
+    assert cache_counts(resized) == (total, 0)
+    uncached = run(workspace, tmp_path / "uncached", cache=False)
+    assert uncached.summary["feature_cache"] == {}
+
+
+def test_cache_stores_eight_views_for_a_backbone_that_sees_orientation(workspace, tmp_path):
+    with pytest.warns(UserWarning, match="randomly initialised backbone"):
+        result = zoo.finetune(
+            "mobilenet_v2",
+            workspace.data,
+            tmp_path / "run",
+            image_size=(48,),
+            epochs=1,
+            progress=False,
+        )
+    assert result.summary["feature_cache"]["train"]["stored_views"] == 8
+    assert result.summary["feature_cache"]["val"]["stored_views"] == 1
+
+
+def test_top_strategy_trains_only_the_top_blocks(workspace, tmp_path):
+    result = run(workspace, tmp_path / "top", strategy="top", unfreeze=1, finetune_epochs=2)
+    assert [p["name"] for p in result.history] == ["head", "top1"]
+    assert result.history[1]["unfrozen_blocks"] == 1
+    assert result.history[1]["lr"] == pytest.approx(1e-4)  # lr / 10
+    before = zoo.create_backbone(
+        "astro_small",
+        weights=workspace.weights,
+        input_shape=(48, 48, 3),
+        registry=zoo.load_registry([workspace.registry]),
+    )
+    after = {w.path: w.numpy() for w in result.model.get_layer("astro_cnn").weights}
+    for weight in before.weights:
+        changed = not np.allclose(weight.numpy(), after[weight.path])
+        if weight.path.startswith(("stem", "block1", "block2")):
+            assert not changed, weight.path  # frozen
+        elif "moving" not in weight.path:
+            assert changed, weight.path  # the top block, after block2_out, trained
+
+
+def test_progressive_strategy_unfreezes_one_block_at_a_time(workspace, tmp_path):
+    result = run(workspace, tmp_path / "progressive", strategy="progressive", finetune_epochs=1)
+    names = [p["name"] for p in result.history]
+    assert names[0] == "head" and names[1:] == [f"top{i}" for i in range(1, len(names))]
+    kept = [p for p in result.history[1:] if p.get("kept", True)]
+    assert all(a["best"] > b["best"] for a, b in zip(result.history, kept, strict=False))
+    if result.history[-1].get("kept") is False:
+        assert any("progressive: stopped" in note for note in result.summary["notes"])
+
+
+def test_interrupted_run_resumes_where_it_stopped(workspace, tmp_path):
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    class Record(keras.callbacks.Callback):
+        begun: list[int] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.begun.append(epoch)
+
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted, match="--resume"):
+        run(workspace, out, epochs=5, patience=10, cache=False, callbacks=[Interrupt()])
+    state = json.loads((out / "checkpoints" / "head" / "state.json").read_text())
+    assert state["epochs_done"] == 2 and not state["finished"]
+
+    with pytest.raises(RunDirError, match="--resume .* --force"):
+        run(workspace, out, epochs=5, patience=10, cache=False)
+    with pytest.raises(ConfigError, match="other settings \\(lr\\)"):
+        run(workspace, out, epochs=5, patience=10, cache=False, lr=0.5, resume=True)
+
+    result = run(
+        workspace, out, epochs=5, patience=10, cache=False, resume=True, callbacks=[Record()]
+    )
+    assert Record.begun == [2, 3, 4]
+    assert len(result.history[0]["history"]["loss"]) == 5
+    assert (out / "model.keras").exists()
+
+
+def test_fits_bands_csv_catalog_and_corrupt_files(workspace, tmp_path):
+    fits_root = tmp_path / "fits"
+    write_synthetic_dataset(fits_root, TARGET, 16, 48, 5, seed=3, fmt="fits")
+    (fits_root / TARGET[0] / "corrupt.fits").write_bytes(
+        b"SIMPLE  =                    T" + b"\0" * 50
+    )
+    rows = ["path,label"] + [
+        f"{p.relative_to(fits_root).as_posix()},{p.parent.name}"
+        for p in sorted(fits_root.rglob("*.fits"))
+    ]
+    (fits_root / "catalog.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(DataWarning, match="skipped 1"):
+        result = zoo.finetune(
+            "astro_small",
+            fits_root / "catalog.csv",
+            tmp_path / "run",
+            bands=("0", "2", "4"),
+            image_size=(48,),
+            epochs=2,
+            weights=workspace.weights,
+            registry_files=(workspace.registry,),
+            progress=False,
+        )
+    assert result.summary["skipped_files"] == 1
+    assert result.summary["data"]["skipped"][0]["file"].endswith("corrupt.fits")
+    config = json.loads((result.path / "config.json").read_text())
+    assert config["settings"]["bands"] == ["0", "2", "4"] and config["input_shape"] == [48, 48, 3]
+
+
+def test_cli_finetune_and_evaluate(workspace, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli-run"
+    result = runner.invoke(
+        cli,
+        [
+            "finetune",
+            "astro_small",
+            str(workspace.data),
+            "--out",
+            str(out),
+            "--registry",
+            workspace.registry,
+            "-w",
+            workspace.weights,
+            "--image-size",
+            "48",
+            "--epochs",
+            "2",
+            "--strategy",
+            "head",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "test: accuracy" in result.output and f"run written to {out}" in result.output
+
+    held = tmp_path / "held"
+    write_synthetic_dataset(held, TARGET, 6, 48, 3, seed=99)
+    result = runner.invoke(cli, ["evaluate", str(out), str(held)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy:" in result.output
+    metrics = json.loads((out / "evaluations" / "held" / "metrics.json").read_text())
+    assert metrics["count"] == 18 and (out / "evaluations" / "held" / "confusion.png").exists()
+
+    again = runner.invoke(
+        cli,
+        [
+            "finetune",
+            "astro_small",
+            str(workspace.data),
+            "--out",
+            str(out),
+            "--registry",
+            workspace.registry,
+        ],
+    )
+    assert again.exit_code == 1 and "already holds files" in again.output
+    bad = runner.invoke(
+        cli,
+        [
+            "finetune",
+            "astro_small",
+            str(workspace.data),
+            "--out",
+            str(tmp_path / "x"),
+            "--registry",
+            workspace.registry,
+            "--epochs",
+            "0",
+        ],
+    )
+    assert bad.exit_code == 1 and "--epochs must be at least 1" in bad.output
+
+
+@pytest.mark.heavy
+def test_transfer_learning_beats_training_from_scratch(workspace, tmp_path):
+    """Pretrained on other galaxy classes, then given 8 images per class, the network wins."""
+    tiny, held = tmp_path / "tiny", tmp_path / "held"
+    write_synthetic_dataset(tiny, TARGET, 8, 48, 3, seed=21)
+    write_synthetic_dataset(held, TARGET, 40, 48, 3, seed=22)
+    settings = {
+        "image_size": (48,),
+        "registry_files": (workspace.registry,),
+        "progress": False,
+        "epochs": 30,
+        "patience": 8,
+        "val_split": 0.3,
+        "test_split": 0.0,
+    }
+    transfer = zoo.finetune(
+        "astro_small",
+        tiny,
+        tmp_path / "transfer",
+        weights=workspace.weights,
+        strategy="head",
+        lr=3e-3,
+        **settings,
+    )
+    scratch = zoo.finetune("astro_small", tiny, tmp_path / "scratch", strategy="full", **settings)
+
+    def accuracy(result):
+        images = load_image_set(held, labels=result.labels, all_in="test")
+        probabilities = predict(result.model, images.samples, (48, 48), 3, None)
+        return float((probabilities.argmax(1) == [s.label for s in images.samples]).mean())
+
+    transferred, from_scratch = accuracy(transfer), accuracy(scratch)
+    assert transferred > from_scratch + 0.1, (transferred, from_scratch)
+    assert transferred > 0.6  # three classes: chance is 0.33
