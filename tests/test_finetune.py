@@ -113,7 +113,7 @@ def test_full_strategy_run_directory_holds_everything(workspace):
 def test_head_strategy_caches_features_and_reuses_them(workspace, tmp_path):
     first = run(workspace, tmp_path / "first")
     assert [p["name"] for p in first.history] == ["head"]
-    total = sum(len(load_image_set(workspace.data).split(s)) for s in ("train", "val"))
+    total = len(load_image_set(workspace.data).samples)  # train, val and test: all cached
     assert cache_counts(first) == (total, 0)
     assert first.summary["feature_cache"]["train"]["stored_views"] == 1  # astro_cnn ignores views
 

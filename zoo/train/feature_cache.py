@@ -128,16 +128,19 @@ def _compute(
     progress: bool,
 ) -> int:
     view_ids = _view_ids(views, size)
+    decided = (folder / "cache.json").exists()
     stored = _stored_views(folder, len(view_ids))
     images = _pixels(samples, size, channels, bands, batch_size)
     done = 0
     bar = _progress(len(samples), progress)
     for batch in images:
-        per_view = [encoder(dihedral_batch(batch, v), training=False).numpy() for v in view_ids]
+        wanted = view_ids[:stored] if decided else view_ids
+        per_view = [encoder.predict_on_batch(dihedral_batch(batch, v)) for v in wanted]
         stack = np.stack(per_view, axis=1)  # (batch, views, features)
-        if done == 0 and not (folder / "cache.json").exists():
+        if not decided:  # the first batch tells whether the views differ at all
             stored = 1 if _invariant(stack) else len(view_ids)
             _write_manifest(folder, stored, len(view_ids))
+            decided = True
         for row, path in zip(stack[:, :stored], paths[done : done + len(stack)], strict=True):
             _save(path, row.astype("float32"))
         done += len(stack)

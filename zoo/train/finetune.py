@@ -82,6 +82,7 @@ class _Trainer:
         self.run_dir = rundir.prepare(config.out, resume=config.resume, force=config.force)
         self.phases: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.cache_stats: dict[str, dict[str, Any]] = {}
 
     def run(self) -> Run:
         import keras
@@ -378,13 +379,15 @@ class _Trainer:
             batch_size=self.config.batch_size,
             progress=self.progress,
         )
-        self.cache_stats = getattr(self, "cache_stats", {})
-        self.cache_stats[split] = {
-            "key": stats.key,
-            "reused": stats.reused,
-            "computed": stats.computed,
-            "stored_views": stats.views,
-        }
+        self.cache_stats.setdefault(
+            split,
+            {
+                "key": stats.key,
+                "reused": stats.reused,
+                "computed": stats.computed,
+                "stored_views": stats.views,
+            },
+        )
         return features, np.array([s.label for s in samples], dtype="int32")
 
     # --- results ------------------------------------------------------------------------
@@ -398,14 +401,21 @@ class _Trainer:
             samples = self.images.split(split)
             if not samples:
                 continue
-            probabilities = predict(
-                self.classifier,
-                samples,
-                self.size,
-                self.channels,
-                self.config.bands,
-                self.config.batch_size,
-            )
+            if self.config.strategy == "head" and self.config.cache:
+                # the backbone never changed: its cached features give the same answer
+                features, _ = self._features(split, views=1)
+                probabilities = self.head.predict(
+                    features[:, 0], batch_size=self.config.batch_size, verbose=0
+                )
+            else:
+                probabilities = predict(
+                    self.classifier,
+                    samples,
+                    self.size,
+                    self.channels,
+                    self.config.bands,
+                    self.config.batch_size,
+                )
             truth = [s.label for s in samples]
             results[split] = classification_metrics(truth, probabilities, self.images.labels)
         return results
@@ -436,7 +446,7 @@ class _Trainer:
         summary = {
             "data": self.images.summary(),
             "skipped_files": len(self.images.skipped),
-            "feature_cache": getattr(self, "cache_stats", {}),
+            "feature_cache": self.cache_stats,
             "phases": [{k: v for k, v in p.items() if k != "history"} for p in self.phases],
             "notes": self.notes,
             "seconds": round(seconds, 1),
