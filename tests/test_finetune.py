@@ -88,7 +88,7 @@ def test_full_strategy_run_directory_holds_everything(workspace):
         "metrics.txt",
         "metrics_val.json",
         "metrics_test.json",
-        "best.weights.h5",
+        "head.weights.h5",
         "backbone.weights.h5",
         "model.keras",
     ):
@@ -152,7 +152,7 @@ def test_cache_stores_eight_views_for_a_backbone_that_sees_orientation(workspace
             progress=False,
         )
     assert result.summary["feature_cache"]["train"]["stored_views"] == 8
-    assert result.summary["feature_cache"]["val"]["stored_views"] == 1
+    assert result.summary["feature_cache"]["val+test"]["stored_views"] == 1
 
 
 def test_top_strategy_trains_only_the_top_blocks(workspace, tmp_path):

@@ -19,14 +19,23 @@ AUTOTUNE = tf.data.AUTOTUNE
 DIHEDRAL_VIEWS = 8
 
 
-def load_pixels(
-    path: str, size: tuple[int, int], channels: int, bands: Sequence[Band] | None
-) -> np.ndarray:
-    """One file as float32 (height, width, channels) at the backbone's size."""
-    image = fit_channels(read_image(path, bands), channels)
-    if image.shape[:2] != tuple(size):
-        image = tf.image.resize(image, size, antialias=True).numpy()
-    return image.astype("float32")
+def decode_image(
+    path: Any, size: tuple[int, int], channels: int, bands: Sequence[Band] | None
+) -> Any:
+    """One file (a string tensor) as float32 (height, width, channels) at the backbone's size.
+
+    Reading runs in Python (PIL, astropy); resizing stays in the TensorFlow graph.
+    """
+
+    def read(raw_path: bytes) -> np.ndarray:
+        return fit_channels(read_image(raw_path.decode(), bands), channels).astype("float32")
+
+    image = tf.numpy_function(read, [path], tf.float32, stateful=False)
+    image.set_shape((None, None, channels))
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
+    resized = tf.cond(same, lambda: image, lambda: tf.image.resize(image, size, antialias=True))
+    resized.set_shape((*size, channels))
+    return resized
 
 
 def image_dataset(
@@ -49,14 +58,7 @@ def image_dataset(
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
 
     def decode(path: Any, label: Any) -> tuple[Any, Any]:
-        image = tf.numpy_function(
-            lambda p: load_pixels(p.decode(), size, channels, bands),
-            [path],
-            tf.float32,
-            stateful=False,
-        )
-        image.set_shape((*size, channels))
-        return image, label
+        return decode_image(path, size, channels, bands), label
 
     dataset = dataset.map(
         decode, num_parallel_calls=AUTOTUNE, deterministic=seed is not None or not shuffle

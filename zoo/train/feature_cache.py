@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from zoo.data.dataset import Sample
 from zoo.data.images import Band
-from zoo.data.pipeline import AUTOTUNE, dihedral_batch, load_pixels
+from zoo.data.pipeline import dihedral_batch, image_dataset
 from zoo.paths import zoo_home
 
 
@@ -44,28 +42,33 @@ class CacheStats:
     views: int
 
 
+def weights_digest(backbone: Any) -> str:
+    """A hash of every variable of the backbone: any change to the weights changes it."""
+    digest = hashlib.sha256()
+    for variable in backbone.weights:
+        digest.update(variable.path.encode())
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
 def features_key(
-    backbone: Any,
+    weights: str,
     scheme: str,
     size: tuple[int, int],
     channels: int,
     bands: Sequence[Band] | None,
     views: int,
 ) -> str:
-    """A hash of everything that determines the features of an image."""
-    digest = hashlib.sha256()
-    for variable in backbone.weights:
-        digest.update(variable.path.encode())
-        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    """A hash of everything that determines the features of an image (``weights``: weights_digest)."""
     settings = {
+        "weights": weights,
         "scheme": scheme,
         "size": list(size),
         "channels": channels,
         "bands": [str(b) for b in bands or ()],
         "views": views,
     }
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()[:24]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def cached_features(
@@ -128,24 +131,29 @@ def _compute(
     progress: bool,
 ) -> int:
     view_ids = _view_ids(views, size)
-    decided = (folder / "cache.json").exists()
-    stored = _stored_views(folder, len(view_ids))
-    images = _pixels(samples, size, channels, bands, batch_size)
-    done = 0
-    bar = _progress(len(samples), progress)
-    for batch in images:
-        wanted = view_ids[:stored] if decided else view_ids
-        per_view = [encoder.predict_on_batch(dihedral_batch(batch, v)) for v in wanted]
-        stack = np.stack(per_view, axis=1)  # (batch, views, features)
-        if not decided:  # the first batch tells whether the views differ at all
-            stored = 1 if _invariant(stack) else len(view_ids)
-            _write_manifest(folder, stored, len(view_ids))
-            decided = True
-        for row, path in zip(stack[:, :stored], paths[done : done + len(stack)], strict=True):
-            _save(path, row.astype("float32"))
-        done += len(stack)
-        bar(len(stack))
-    bar(None)
+    pixels = image_dataset(
+        samples, size=size, channels=channels, bands=bands, batch_size=batch_size, labels=False
+    )
+    if (folder / "cache.json").exists():
+        stored = _stored_views(folder, len(view_ids))
+    elif len(view_ids) == 1:
+        stored = 1
+        _write_manifest(folder, stored, 1)
+    else:  # the first batch tells whether the views differ at all
+        first = next(iter(pixels))
+        sample = np.stack(
+            [encoder.predict_on_batch(dihedral_batch(first, v)) for v in view_ids], axis=1
+        )
+        stored = 1 if _invariant(sample) else len(view_ids)
+        _write_manifest(folder, stored, len(view_ids))
+    per_view = [
+        encoder.predict(
+            pixels.map(lambda batch, v=v: dihedral_batch(batch, v)), verbose=1 if progress else 0
+        )
+        for v in view_ids[:stored]
+    ]
+    for row, path in zip(np.stack(per_view, axis=1), paths, strict=True):
+        _save(path, row.astype("float32"))
     return stored
 
 
@@ -160,25 +168,6 @@ def _invariant(stack: np.ndarray) -> bool:
         return True
     scale = np.abs(stack).max() + 1e-12
     return bool(np.abs(stack - stack[:, :1]).max() <= 1e-4 * scale)
-
-
-def _pixels(
-    samples: Sequence[Sample],
-    size: tuple[int, int],
-    channels: int,
-    bands: Sequence[Band] | None,
-    batch_size: int,
-) -> tf.data.Dataset:
-    paths = tf.data.Dataset.from_tensor_slices([s.path for s in samples])
-
-    def decode(path: Any) -> Any:
-        image = tf.numpy_function(
-            lambda p: load_pixels(p.decode(), size, channels, bands), [path], tf.float32
-        )
-        image.set_shape((*size, channels))
-        return image
-
-    return paths.map(decode, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
 
 
 def _write_manifest(folder: Path, stored: int, views: int) -> None:
@@ -203,21 +192,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    """A small progress bar on stderr for feature extraction (click hides it off-terminal)."""
-    import click
-
-    if not enabled:
-        return lambda step: None
-    bar = click.progressbar(length=total, label="caching features", file=sys.stderr)
-    bar.__enter__()
-
-    def advance(step: int | None) -> None:
-        if step is None:
-            bar.__exit__(None, None, None)
-        else:
-            bar.update(step)
-
-    return advance

@@ -83,6 +83,8 @@ class _Trainer:
         self.phases: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.cache_stats: dict[str, dict[str, Any]] = {}
+        self.encoder: Any = None
+        self.eval_features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def run(self) -> Run:
         import keras
@@ -331,8 +333,14 @@ class _Trainer:
     def _feature_datasets(self) -> tuple[Any, Any, int]:
         import tensorflow as tf
 
-        train_x, train_y = self._features("train", views=8 if self.config.augment else 1)
-        val_x, val_y = self._features("val", views=1)
+        if self.config.augment:  # 8 views for training, one for evaluation
+            features = self._features(("train",), views=8) | self._features(
+                ("val", "test"), views=1
+            )
+        else:  # one pass over every image
+            features = self._features(("train", "val", "test"), views=1)
+        self.eval_features = features
+        (train_x, train_y), (val_x, val_y) = features["train"], features["val"]
         seed = self.config.seed
 
         def one_view(stack: Any, label: Any) -> tuple[Any, Any]:
@@ -349,27 +357,28 @@ class _Trainer:
         val = tf.data.Dataset.from_tensor_slices((val_x[:, 0], val_y)).batch(self.config.batch_size)
         return train, val, math.ceil(len(train_y) / self.config.batch_size)
 
-    def _features(self, split: str, views: int) -> tuple[np.ndarray, np.ndarray]:
-        import keras
+    def _features(
+        self, splits: tuple[str, ...], views: int
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Cached features and labels of the given splits, computed in one pass."""
+        from zoo.train.feature_cache import cached_features, features_key, weights_digest
+        from zoo.train.model import build_encoder
 
-        from zoo.preprocessing import Preprocessing
-        from zoo.train.feature_cache import cached_features, features_key
-
-        samples = self.images.split(split)
+        if self.encoder is None:  # the backbone is frozen while features are cached
+            self.encoder = build_encoder(self.backbone, self.spec.preprocessing)
+            self.weights_digest = weights_digest(self.backbone)
+        groups = {split: self.images.split(split) for split in splits}
+        samples = [sample for group in groups.values() for sample in group]
         key = features_key(
-            self.backbone,
+            self.weights_digest,
             self.spec.preprocessing,
             self.size,
             self.channels,
             self.config.bands,
             views,
         )
-        images = keras.Input(shape=(*self.size, self.channels))
-        encoder = keras.Model(
-            images, self.backbone(Preprocessing(self.spec.preprocessing)(images), training=False)
-        )
         features, stats = cached_features(
-            encoder,
+            self.encoder,
             samples,
             key=key,
             size=self.size,
@@ -379,16 +388,18 @@ class _Trainer:
             batch_size=self.config.batch_size,
             progress=self.progress,
         )
-        self.cache_stats.setdefault(
-            split,
-            {
-                "key": stats.key,
-                "reused": stats.reused,
-                "computed": stats.computed,
-                "stored_views": stats.views,
-            },
-        )
-        return features, np.array([s.label for s in samples], dtype="int32")
+        self.cache_stats["+".join(splits)] = {
+            "key": stats.key,
+            "reused": stats.reused,
+            "computed": stats.computed,
+            "stored_views": stats.views,
+        }
+        result, start = {}, 0
+        for split, group in groups.items():
+            labels = np.array([s.label for s in group], dtype="int32")
+            result[split] = (features[start : start + len(group)], labels)
+            start += len(group)
+        return result
 
     # --- results ------------------------------------------------------------------------
 
@@ -403,7 +414,7 @@ class _Trainer:
                 continue
             if self.config.strategy == "head" and self.config.cache:
                 # the backbone never changed: its cached features give the same answer
-                features, _ = self._features(split, views=1)
+                features, _ = self.eval_features[split]
                 probabilities = self.head.predict(
                     features[:, 0], batch_size=self.config.batch_size, verbose=0
                 )
@@ -440,9 +451,10 @@ class _Trainer:
             plot_confusion_matrix(result.confusion, result.labels, run / f"confusion_{split}.png")
             text += [f"== {split} ==", *result.lines(), ""]
         rundir.write_text(run / "metrics.txt", "\n".join(text))
-        self.classifier.save_weights(run / "best.weights.h5")
-        self.backbone.save_weights(run / "backbone.weights.h5")  # reusable as --weights
-        self.classifier.save(run / "model.keras")
+        self.classifier.save(run / "model.keras")  # the best weights, preprocessing included
+        self.head.save_weights(run / "head.weights.h5")
+        if self.config.strategy != "head":  # a trained backbone, reusable as --weights
+            self.backbone.save_weights(run / "backbone.weights.h5")
         summary = {
             "data": self.images.summary(),
             "skipped_files": len(self.images.skipped),

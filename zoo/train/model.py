@@ -46,6 +46,13 @@ def build_classifier(
     return keras.Model(images, head(features), name="classifier")
 
 
+def build_encoder(backbone: keras.Model, scheme: str) -> keras.Model:
+    """Raw images to features in inference mode: what the feature cache runs."""
+    images = keras.Input(shape=tuple(backbone.inputs[0].shape[1:]), name="images")
+    features = backbone(Preprocessing(scheme, name="preprocessing")(images), training=False)
+    return keras.Model(images, features, name="encoder")
+
+
 def block_boundaries(backbone: keras.Model, patterns: Sequence[str]) -> list[int]:
     """Indices in ``backbone.layers`` of the layers where the spec's blocks end."""
     compiled = [re.compile(p) for p in patterns]
