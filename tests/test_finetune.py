@@ -343,3 +343,45 @@ def test_transfer_learning_beats_training_from_scratch(workspace, tmp_path):
     transferred, from_scratch = accuracy(transfer), accuracy(scratch)
     assert transferred > from_scratch + 0.1, (transferred, from_scratch)
     assert transferred > 0.6  # three classes: chance is 0.33
+
+
+def test_multi_worker_strategy_and_mixed_precision_in_a_cluster_of_one(workspace, tmp_path):
+    """TF_CONFIG selects MultiWorkerMirroredStrategy; mixed precision keeps a float32 softmax."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = {"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}
+    script = (
+        "import sys, zoo\n"
+        "run = zoo.finetune('astro_small', sys.argv[1], sys.argv[2], weights=sys.argv[3], epochs=1,\n"
+        "                   image_size=(48,), registry_files=(sys.argv[4],), mixed_precision=True,\n"
+        "                   strategy='top', unfreeze=1, finetune_epochs=1, progress=False)\n"
+        "print(run.model.get_layer('head').output.dtype)\n"
+    )
+    env = {**os.environ, "TF_CONFIG": json.dumps(cluster), "ZOO_HOME": str(tmp_path / "home")}
+    out = tmp_path / "cluster-run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(workspace.data),
+            str(out),
+            workspace.weights,
+            workspace.registry,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "float32"
+    config = json.loads((out / "config.json").read_text())
+    assert config["strategy"] == "MultiWorkerMirroredStrategy (1 workers)"
+    assert config["precision"] == "mixed_float16"

@@ -81,10 +81,6 @@ class FinetuneConfig:
             raise ConfigError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
 
     @property
-    def head_lr(self) -> float:
-        return self.lr
-
-    @property
     def tune_lr(self) -> float:
         return self.finetune_lr if self.finetune_lr is not None else self.lr / 10
 

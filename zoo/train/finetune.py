@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.catalog import SOURCE_BUILDER
 from zoo.errors import ZooError
 from zoo.train import rundir
 from zoo.train.config import ConfigError, FinetuneConfig
@@ -153,7 +154,12 @@ class _Trainer:
             **config.backbone_options,
         )
         self.spec = self.backbone.backbone_spec
-        if config.weights is None and config.strategy == "head":
+        self.pretrained = (
+            config.weights is not None
+            or self.backbone.load_report is not None
+            or self.spec.build_path == SOURCE_BUILDER  # a saved model carries its weights
+        )
+        if not self.pretrained and config.strategy == "head":
             self.notes.append("random backbone weights with --strategy head: only the head learns")
             warnings.warn(
                 "training only a head on a randomly initialised backbone; pass --weights, or "
@@ -167,7 +173,6 @@ class _Trainer:
         self.head = build_head(
             feature_dim, len(self.images.labels), hidden=config.hidden, dropout=config.dropout
         )
-        self.pretrained = config.weights is not None or self.backbone.load_report is not None
         self.classifier = build_classifier(
             self.backbone, self.head, self.spec.preprocessing, pretrained=self.pretrained
         )
@@ -219,16 +224,11 @@ class _Trainer:
 
     def _head_phase(self) -> None:
         self.backbone.trainable = False
-        if self.config.cache:
-            train, val, steps = self._feature_datasets()
-            self._phase(
-                "head", self.head, train, val, steps, self.config.head_lr, self.config.epochs
-            )
+        if self.config.cache:  # the head alone, on cached features
+            model, (train, val, steps) = self.head, self._feature_datasets()
         else:
-            train, val, steps = self._image_datasets()
-            self._phase(
-                "head", self.classifier, train, val, steps, self.config.head_lr, self.config.epochs
-            )
+            model, (train, val, steps) = self.classifier, self._image_datasets()
+        self._phase("head", model, train, val, steps, self.config.lr, self.config.epochs)
 
     def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> float:
         from zoo.train.model import set_trainable_top
