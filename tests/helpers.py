@@ -42,7 +42,7 @@ def run_zoo(*args: str, pythonpath: Path | None = None, env: dict[str, str] | No
             p for p in (str(pythonpath), full_env.get("PYTHONPATH", "")) if p
         )
     return subprocess.run(
-        [str(ZOO_SCRIPT), *args], capture_output=True, text=True, env=full_env, timeout=120
+        [str(ZOO_SCRIPT), *args], capture_output=True, text=True, env=full_env, timeout=900
     )
 
 

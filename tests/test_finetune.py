@@ -385,3 +385,31 @@ def test_multi_worker_strategy_and_mixed_precision_in_a_cluster_of_one(workspace
     config = json.loads((out / "config.json").read_text())
     assert config["strategy"] == "MultiWorkerMirroredStrategy (1 workers)"
     assert config["precision"] == "mixed_float16"
+
+
+@pytest.mark.heavy
+def test_main_job_synth_then_finetune_through_the_console_script(tmp_path):
+    """The README's main job, smaller: zoo data synth, then zoo finetune astro_cnn from scratch."""
+    from helpers import run_zoo
+
+    data, out = tmp_path / "galaxies", tmp_path / "runs" / "galaxies"
+    synth = run_zoo("data", "synth", str(data), "--per-class", "60", "--size", "48", "--seed", "5")
+    assert synth.returncode == 0, synth.stderr
+    assert "wrote 240 PNG images of 48x48x3" in synth.stdout
+    done = run_zoo(
+        "finetune",
+        "astro_cnn",
+        str(data),
+        "--out",
+        str(out),
+        "--strategy",
+        "full",
+        "--epochs",
+        "8",
+        "--image-size",
+        "48",
+        env={"ZOO_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    test = json.loads((out / "metrics_test.json").read_text())
+    assert test["accuracy"] > 0.5, test["accuracy"]  # four classes: chance is 0.25
