@@ -36,6 +36,22 @@ def predict(
     return np.asarray(model.predict(images, verbose=0))
 
 
+def register_custom_layers(build: str) -> None:
+    """Import the modules whose Keras layers a saved classifier may contain.
+
+    zoo's own (preprocessing, astro_cnn's views, TF1 graphs) and the module of the
+    backbone's builder, where a plugin defines its layers.
+    """
+    import importlib
+
+    modules = ("zoo.preprocessing", "zoo.plugins.astro_layers", "zoo.sources.meta_graph")
+    for module in (*modules, build.partition(":")[0]):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue  # loading the model then names the layer it cannot find
+
+
 def evaluate_run(
     run: str | Path, data: str | Path, *, name: str | None = None, batch_size: int = 32
 ) -> tuple[ClassificationMetrics, Path]:
@@ -45,9 +61,6 @@ def evaluate_run(
     """
     import keras
 
-    import zoo.plugins.astro_layers  # noqa: F401  custom layers a saved model may use
-    import zoo.preprocessing  # noqa: F401
-    import zoo.sources.meta_graph  # noqa: F401
     from zoo.data.dataset import load_image_set
     from zoo.train.metrics import classification_metrics
     from zoo.train.plots import plot_confusion_matrix
@@ -58,6 +71,7 @@ def evaluate_run(
             f"{run} is not a finished run (no {rundir.CONFIG} and model.keras)"
         )
     config = rundir.read_json(run / rundir.CONFIG)
+    register_custom_layers(config["backbone"]["build"])
     labels = config["labels"]
     bands = config["settings"]["bands"]
     *size, channels = config["input_shape"]
