@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.catalog import SOURCE_BUILDER
 from zoo.errors import SpecError, UnknownBackboneError, WeightsError
 from zoo.registry import Registry
 from zoo.spec import BackboneSpec
@@ -52,7 +53,7 @@ def create_backbone(
     The model carries ``model.load_report`` (a LoadReport, or None for random weights)
     and ``model.backbone_spec`` (the BackboneSpec, for preprocessing and blocks).
     """
-    from zoo.sources import SOURCE_OPTIONS, source_kind
+    from zoo.sources import source_kind
 
     source_options = {
         "feature_layer": feature_layer,
@@ -62,7 +63,6 @@ def create_backbone(
         "feature_tensor": feature_tensor,
         "safe_mode": safe_mode,
     }
-    assert set(source_options) == set(SOURCE_OPTIONS)
     rules = tuple(rename.items()) if isinstance(rename, dict) else tuple(tuple(r) for r in rename)
     load_options = {"skip": skip, "rename": rules, "strict": strict}
 
@@ -80,15 +80,15 @@ def create_backbone(
     spec = _lookup(str(source), registry)
     shape = _shape(spec, input_shape)
     options = dict(spec.build_options)
-    if spec.build_path == "zoo.sources:build_from_source":
+    if spec.build_path == SOURCE_BUILDER:  # a registry.yaml `source:` entry
         options.update({k: v for k, v in source_options.items() if v is not None})
-    model = spec.resolve_build()(shape, **options)
-    if feature_layer is not None and "source" not in options:
+    raw = spec.resolve_build()(shape, **options)
+    if feature_layer is not None and spec.build_path != SOURCE_BUILDER:
         from zoo.sources.keras_model import cut_at
 
-        model = cut_at(model, feature_layer, source=spec.name)
-    model = _pooled(model, spec.name)
-    report = getattr(model, "load_report", None)
+        raw = cut_at(raw, feature_layer, source=spec.name)
+    report = getattr(raw, "load_report", None)
+    model = _pooled(raw, spec.name)
     if weights is not None:
         report = _load(model, spec, weights, shape, load_options, progress)
     return _finish(model, spec, report)
@@ -127,7 +127,7 @@ def _source_spec(path: str, input_shape: Sequence[int] | None) -> BackboneSpec:
     shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else (1, 1, 1)
     return BackboneSpec(
         name=Path(path).name.replace(" ", "_") or "source",
-        build="zoo.sources:build_from_source",
+        build=SOURCE_BUILDER,
         input_shape=shape,  # replaced by the model's own shape in _finish
         build_options={"source": path},
     )
@@ -205,19 +205,12 @@ def _looks_like_path(value: str) -> bool:
 
 
 def _finish(model: Any, spec: BackboneSpec, report: LoadReport | None) -> Any:
+    """Attach the load report and the spec; a model file's spec takes the model's own shape."""
     from dataclasses import replace
 
-    shape = (
-        tuple(int(d) for d in model.inputs[0].shape[1:])
-        if None not in model.inputs[0].shape[1:]
-        else None
-    )
-    if (
-        shape is not None
-        and shape != spec.input_shape
-        and spec.build_path == "zoo.sources:build_from_source"
-    ):
-        spec = replace(spec, input_shape=shape)
+    dims = tuple(model.inputs[0].shape[1:])
+    if spec.build_path == SOURCE_BUILDER and None not in dims:
+        spec = replace(spec, input_shape=tuple(int(d) for d in dims))
     model.load_report = report
     model.backbone_spec = spec
     return model

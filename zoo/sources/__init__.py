@@ -11,15 +11,6 @@ from typing import Any
 
 from zoo.errors import WeightsError
 
-SOURCE_OPTIONS = (
-    "feature_layer",
-    "signature",
-    "output",
-    "input_tensor",
-    "feature_tensor",
-    "safe_mode",
-)
-
 
 def source_kind(path: str | Path) -> str | None:
     """'savedmodel', 'keras', 'h5' or 'meta' for a model file or folder, else None."""
