@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,7 @@ class PhaseResult:
     finished: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "history": self.history,
-            "best": self.best,
-            "epochs_done": self.epochs_done,
-            "finished": self.finished,
-        }
+        return asdict(self)
 
 
 def make_optimizer(name: str, lr: float, schedule: str, steps: int) -> keras.optimizers.Optimizer:
@@ -65,7 +60,7 @@ def run_phase(
     steps_per_epoch: int,
     patience: int,
     class_weight: dict[int, float] | None,
-    callbacks: list[keras.callbacks.Callback] = (),  # type: ignore[assignment]
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
 ) -> PhaseResult:
     """Train ``model`` for one phase, resuming from ``folder`` if an earlier run stopped in it."""
@@ -144,10 +139,7 @@ def _read_state(folder: Path, name: str) -> PhaseResult:
     path = folder / "state.json"
     if not path.exists():
         return PhaseResult(name)
-    data = json.loads(path.read_text())
-    return PhaseResult(
-        data["name"], data["history"], data["best"], data["epochs_done"], data["finished"]
-    )
+    return PhaseResult(**json.loads(path.read_text()))
 
 
 def _write_state(folder: Path, state: PhaseResult) -> None:
