@@ -248,26 +248,12 @@ def test_fits_bands_csv_catalog_and_corrupt_files(workspace, tmp_path):
 def test_cli_finetune_and_evaluate(workspace, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli-run"
-    result = runner.invoke(
-        cli,
-        [
-            "finetune",
-            "astro_small",
-            str(workspace.data),
-            "--out",
-            str(out),
-            "--registry",
-            workspace.registry,
-            "-w",
-            workspace.weights,
-            "--image-size",
-            "48",
-            "--epochs",
-            "2",
-            "--strategy",
-            "head",
-        ],
-    )
+
+    def finetune(run_dir, *extra):
+        args = ["finetune", "astro_small", str(workspace.data), "--out", str(run_dir)]
+        return runner.invoke(cli, [*args, "--registry", workspace.registry, *extra])
+
+    result = finetune(out, "-w", workspace.weights, "--image-size", "48", "--epochs", "2")
     assert result.exit_code == 0, result.output
     assert "test: accuracy" in result.output and f"run written to {out}" in result.output
 
@@ -279,33 +265,9 @@ def test_cli_finetune_and_evaluate(workspace, tmp_path):
     metrics = json.loads((out / "evaluations" / "held" / "metrics.json").read_text())
     assert metrics["count"] == 18 and (out / "evaluations" / "held" / "confusion.png").exists()
 
-    again = runner.invoke(
-        cli,
-        [
-            "finetune",
-            "astro_small",
-            str(workspace.data),
-            "--out",
-            str(out),
-            "--registry",
-            workspace.registry,
-        ],
-    )
+    again = finetune(out)
     assert again.exit_code == 1 and "already holds files" in again.output
-    bad = runner.invoke(
-        cli,
-        [
-            "finetune",
-            "astro_small",
-            str(workspace.data),
-            "--out",
-            str(tmp_path / "x"),
-            "--registry",
-            workspace.registry,
-            "--epochs",
-            "0",
-        ],
-    )
+    bad = finetune(tmp_path / "x", "--epochs", "0")
     assert bad.exit_code == 1 and "--epochs must be at least 1" in bad.output
 
 
