@@ -43,6 +43,7 @@ def main() -> None:
 
     import zoo
     from zoo.data.dataset import load_image_set
+    from zoo.data.images import ImageGeometry
     from zoo.data.pipeline import image_dataset
     from zoo.data.synth import write_synthetic_dataset
     from zoo.train.model import build_encoder
@@ -55,7 +56,7 @@ def main() -> None:
     backbone = zoo.create_backbone(args.backbone, input_shape=(*size, 3))
     encoder = build_encoder(backbone, backbone.backbone_spec.preprocessing)
     dataset = image_dataset(
-        images.samples, size=size, channels=3, batch_size=args.batch_size, labels=False
+        images.samples, ImageGeometry(size, 3), batch_size=args.batch_size, labels=False
     )
     encoder.predict(dataset.take(1), verbose=0)  # build the predict function outside the timing
     start = time.perf_counter()

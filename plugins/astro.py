@@ -27,10 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from zoo import hookimpl
-from zoo.catalog import builtin_specs
 from zoo.errors import SpecError
+from zoo.registry_file import builtin_specs
 
-DIHEDRAL_VIEWS = 8
 MIN_SIZE, MAX_SIZE = 48, 128
 MAX_BANDS = 5
 

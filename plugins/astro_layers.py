@@ -7,9 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from zoo.data.pipeline import dihedral_batch
-
-VIEWS = 8
+from zoo.dihedral import DIHEDRAL_VIEWS, dihedral_batch
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -20,10 +18,10 @@ class DihedralViews(keras.layers.Layer):
     """
 
     def call(self, images: Any) -> Any:
-        return tf.concat([dihedral_batch(images, view) for view in range(VIEWS)], axis=0)
+        return tf.concat([dihedral_batch(images, view) for view in range(DIHEDRAL_VIEWS)], axis=0)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        batch = None if input_shape[0] is None else input_shape[0] * VIEWS
+        batch = None if input_shape[0] is None else input_shape[0] * DIHEDRAL_VIEWS
         return (batch, *input_shape[1:])
 
 
@@ -32,9 +30,9 @@ class DihedralPool(keras.layers.Layer):
     """Average each image's features over its 8 views: the result ignores rotations and flips."""
 
     def call(self, features: Any) -> Any:
-        per_view = tf.reshape(features, (VIEWS, -1, features.shape[-1]))
+        per_view = tf.reshape(features, (DIHEDRAL_VIEWS, -1, features.shape[-1]))
         return tf.reduce_mean(per_view, axis=0)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        batch = None if input_shape[0] is None else input_shape[0] // VIEWS
+        batch = None if input_shape[0] is None else input_shape[0] // DIHEDRAL_VIEWS
         return (batch, input_shape[-1])

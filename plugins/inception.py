@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zoo import hookimpl
-from zoo.catalog import builtin_specs
 from zoo.errors import SpecError
 from zoo.plugins.keras_applications import application
+from zoo.registry_file import builtin_specs
 
 if TYPE_CHECKING:
     import keras

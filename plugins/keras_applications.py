@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from zoo import hookimpl
-from zoo.catalog import builtin_specs
 from zoo.errors import SpecError
+from zoo.registry_file import builtin_specs
 
 
 def application(input_shape: tuple[int, int, int], application: str, **kwargs: Any) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from zoo import hookimpl
-from zoo.catalog import builtin_specs
 from zoo.plugins.keras_applications import application
+from zoo.registry_file import builtin_specs
 
 
 def resnet50(input_shape: tuple[int, int, int]) -> Any:

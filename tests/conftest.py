@@ -25,7 +25,8 @@ def zoo_home(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
     monkeypatch.delenv("ZOO_WEIGHTS_MIRROR", raising=False)
     monkeypatch.delenv("ZOO_OFFLINE", raising=False)
-    monkeypatch.setattr(zoo.plugin_loader, "_default", None)
+    monkeypatch.setattr(zoo.plugin_loader, "_plugins", None)
+    monkeypatch.setattr(zoo.plugin_loader, "_registry", None)
     return home
 
 

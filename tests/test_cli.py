@@ -31,9 +31,11 @@ def test_list_shows_builtins_as_a_table():
 def test_list_pattern_and_json():
     result = invoke("list", "inception*", "--json")
     assert result.exit_code == 0
-    data = json.loads(result.output)
-    assert [d["name"] for d in data] == ["inception_resnet_v2", "inception_v3", "inception_v4"]
-    assert data[1]["input_shape"] == [299, 299, 3] and data[1]["plugin"] == "inception"
+    data = {d["name"]: d for d in json.loads(result.output)}
+    assert {"inception_resnet_v2", "inception_v3", "inception_v4"} <= set(data)
+    assert all(name.startswith("inception") for name in data)
+    assert data["inception_v3"]["input_shape"] == [299, 299, 3]
+    assert data["inception_v3"]["plugin"] == "inception"
     assert "no backbone matches" in invoke("list", "zzz*").output
 
 
@@ -51,9 +53,9 @@ def test_info_shows_the_whole_spec_and_its_provider():
 def test_info_unknown_name_is_one_line_with_a_suggestion():
     result = invoke("info", "resnet5")
     assert result.exit_code == 1
-    assert result.output.strip() == (
-        "error: unknown backbone 'resnet5'; did you mean 'resnet50', 'resnet152' or 'resnet50_v2'?"
-    )
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("error: unknown backbone 'resnet5'; did you mean ")
+    assert "'resnet50'" in result.output
 
 
 def test_registry_option_adds_entries(tmp_path):
@@ -61,7 +63,7 @@ def test_registry_option_adds_entries(tmp_path):
     path.write_text("backbones:\n  mine: {base: astro_cnn, input_shape: [48, 48, 1]}\n")
     result = invoke("info", "mine", "--registry", str(path))
     assert result.exit_code == 0
-    assert f"provided by:   catalog {path}" in result.output
+    assert f"provided by:   registry file {path}" in result.output
     assert "48x48x1" in result.output
 
 
@@ -77,7 +79,7 @@ def test_bad_registry_file_is_one_line_error(tmp_path):
 def test_plugins_command_lists_builtins():
     result = invoke("plugins", "--json")
     assert result.exit_code == 0
-    data = {p["name"]: p for p in json.loads(result.output)}
+    data = {p["name"]: p for p in json.loads(result.output)["plugins"]}
     assert data["resnet"]["builtin"] and data["resnet"]["distribution"] == "zoo"
     assert "resnet50" in data["resnet"]["backbones"]
     assert "keras_applications" in invoke("plugins").output
@@ -86,9 +88,10 @@ def test_plugins_command_lists_builtins():
 def test_console_script_error_is_one_line_and_debug_shows_traceback():
     plain = run_zoo("info", "resnet5")
     assert plain.returncode == 1
-    assert plain.stderr.strip().splitlines() == [
-        "error: unknown backbone 'resnet5'; did you mean 'resnet50', 'resnet152' or 'resnet50_v2'?"
-    ]
+    (line,) = plain.stderr.strip().splitlines()
+    assert (
+        line.startswith("error: unknown backbone 'resnet5'; did you mean ") and "'resnet50'" in line
+    )
     debug = run_zoo("--debug", "info", "resnet5")
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
@@ -102,7 +105,7 @@ def test_console_script_survives_a_broken_plugin_with_a_warning(tmp_path):
     assert "resnet50" in result.stdout
     assert result.stderr.strip() == (
         "warning: plugin 'broken' (from broken-dist) failed to load: "
-        "ImportError: needs tensorflow_addons; its backbones are unavailable"
+        "ImportError: needs tensorflow_addons; its backbones and commands are unavailable"
     )
     plugins = run_zoo("plugins", pythonpath=site)
     assert "failed: needs tensorflow_addons" in plugins.stdout
@@ -141,3 +144,81 @@ def test_closed_pipe_is_not_an_error():
     )
     assert result.stdout.startswith("NAME")
     assert "error" not in result.stderr.lower()
+
+
+COMMANDS = """
+import click
+from zoo import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("hello")
+    def hello():
+        \"\"\"Say hello.\"\"\"
+        click.echo("hello from a plugin")
+
+    @cli.command("list")
+    def hijack():
+        click.echo("hijacked")
+"""
+
+BROKEN_COMMANDS = """
+from zoo import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("half")
+    def half():
+        pass
+    raise RuntimeError("cannot add commands")
+"""
+
+
+def test_plugin_commands_run_and_never_replace_a_builtin(tmp_path):
+    site = write_distribution(
+        tmp_path / "site", "cmd-dist", {"cmds": "cmd_plugin"}, {"cmd_plugin.py": COMMANDS}
+    )
+    hello = run_zoo("hello", pythonpath=site)
+    assert hello.returncode == 0 and hello.stdout == "hello from a plugin\n"
+    listing = run_zoo("list", "resnet50", pythonpath=site)
+    assert (
+        listing.returncode == 0
+        and "resnet50" in listing.stdout
+        and "hijacked" not in listing.stdout
+    )
+    assert listing.stderr.strip() == (
+        "warning: plugin 'cmds' tried to replace the command 'zoo list'; it is kept as it was"
+    )
+
+
+def test_a_plugin_failing_to_add_commands_is_a_warning_and_adds_none(tmp_path):
+    site = write_distribution(
+        tmp_path / "site", "half-dist", {"half": "half_plugin"}, {"half_plugin.py": BROKEN_COMMANDS}
+    )
+    result = run_zoo("--help", pythonpath=site)
+    assert result.returncode == 0
+    assert "half" not in result.stdout.split("Commands:")[1]
+    assert result.stderr.strip() == (
+        "warning: plugin 'half' (from half-dist) failed to load: RuntimeError: cannot add "
+        "commands; its commands are unavailable"
+    )
+
+
+def test_bad_synth_arguments_are_one_line_errors_naming_the_value(tmp_path):
+    result = invoke("data", "synth", str(tmp_path / "out"), "--size", "9999")
+    assert result.exit_code == 1
+    assert result.output == "error: size 9999 is out of range; allowed: 16..512\n"
+    typo = invoke("data", "synth", str(tmp_path / "out"), "--classes", "merger,edge_one")
+    assert "did you mean 'edge_on'" in typo.output and "unexpected" not in typo.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_plugins_lists_registry_files_beside_plugins(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("backbones:\n  mine: {base: astro_cnn}\n  yours: {base: resnet50}\n")
+    result = invoke("plugins", "--registry", str(path))
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith(str(path)))
+    assert row.split()[-3:] == ["file", "mine,", "yours"]
+    data = json.loads(invoke("plugins", "--json", "--registry", str(path)).output)
+    assert data["registry_files"] == [{"path": str(path), "backbones": ["mine", "yours"]}]

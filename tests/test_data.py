@@ -9,9 +9,10 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from zoo.data.dataset import DataError, DataWarning, load_image_set, stable_split
-from zoo.data.images import ImageError, fit_channels, read_image
+from zoo.data.dataset import load_image_set, stable_split
+from zoo.data.images import ImageGeometry, fit_channels, read_image
 from zoo.data.pipeline import image_dataset
+from zoo.errors import DataError, DataWarning, ImageError
 
 
 def write_png(path, value=128, size=8, mode="L"):
@@ -186,8 +187,7 @@ def test_pipeline_resizes_fits_channels_and_batches(tmp_path):
     batches = list(
         image_dataset(
             images.samples,
-            size=(16, 16),
-            channels=3,
+            ImageGeometry((16, 16), 3),
             batch_size=5,
             shuffle=True,
             augment=True,

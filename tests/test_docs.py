@@ -18,7 +18,7 @@ def hook_names():
 
 
 def test_there_are_hooks():
-    assert hook_names() == ["register_backbones"]
+    assert hook_names() == ["register_backbones", "register_commands"]
 
 
 def test_every_hook_has_a_docstring_and_a_docs_section():

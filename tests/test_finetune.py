@@ -19,12 +19,12 @@ from PIL import Image
 
 import zoo
 from zoo.cli import cli
-from zoo.data.dataset import DataWarning, load_image_set
+from zoo.cli.quiet import CPP_LOG_LINE
+from zoo.data.dataset import load_image_set
+from zoo.data.images import ImageGeometry
 from zoo.data.synth import write_synthetic_dataset
-from zoo.train.config import ConfigError
+from zoo.errors import ConfigError, DataWarning, RunDirError, TrainingInterrupted
 from zoo.train.evaluate import predict
-from zoo.train.finetune import Interrupted
-from zoo.train.rundir import RunDirError
 
 AUX = ("smooth_round", "barred_spiral", "merger", "tight_spiral")
 TARGET = ("smooth_cigar", "edge_on", "loose_spiral")
@@ -77,6 +77,15 @@ def cache_counts(result):
     return sum(c["computed"] for c in caches.values()), sum(c["reused"] for c in caches.values())
 
 
+def pretrained_backbone(workspace):
+    return zoo.create_backbone(
+        "astro_small",
+        weights=workspace.weights,
+        input_shape=(48, 48, 3),
+        registry=zoo.load_registry([workspace.registry]),
+    )
+
+
 def test_full_strategy_run_directory_holds_everything(workspace):
     result = workspace.pretrain
     folder = result.path
@@ -112,7 +121,7 @@ def test_full_strategy_run_directory_holds_everything(workspace):
 
 def test_head_strategy_caches_features_and_reuses_them(workspace, tmp_path):
     first = run(workspace, tmp_path / "first")
-    assert [p["name"] for p in first.history] == ["head"]
+    assert [p.name for p in first.phases] == ["head"]
     total = len(load_image_set(workspace.data).samples)  # train, val and test: all cached
     assert cache_counts(first) == (total, 0)
     assert first.summary["feature_cache"]["train"]["stored_views"] == 1  # astro_cnn ignores views
@@ -157,15 +166,10 @@ def test_cache_stores_eight_views_for_a_backbone_that_sees_orientation(workspace
 
 def test_top_strategy_trains_only_the_top_blocks(workspace, tmp_path):
     result = run(workspace, tmp_path / "top", strategy="top", unfreeze=1, finetune_epochs=2)
-    assert [p["name"] for p in result.history] == ["head", "top1"]
-    assert result.history[1]["unfrozen_blocks"] == 1
-    assert result.history[1]["lr"] == pytest.approx(1e-4)  # lr / 10
-    before = zoo.create_backbone(
-        "astro_small",
-        weights=workspace.weights,
-        input_shape=(48, 48, 3),
-        registry=zoo.load_registry([workspace.registry]),
-    )
+    assert [p.name for p in result.phases] == ["head", "top1"]
+    assert result.phases[1].unfrozen_blocks == 1
+    assert result.phases[1].lr == pytest.approx(1e-4)  # lr / 10
+    before = pretrained_backbone(workspace)
     after = {w.path: w.numpy() for w in result.model.get_layer("astro_cnn").weights}
     for weight in before.weights:
         changed = not np.allclose(weight.numpy(), after[weight.path])
@@ -177,12 +181,35 @@ def test_top_strategy_trains_only_the_top_blocks(workspace, tmp_path):
 
 def test_progressive_strategy_unfreezes_one_block_at_a_time(workspace, tmp_path):
     result = run(workspace, tmp_path / "progressive", strategy="progressive", finetune_epochs=1)
-    names = [p["name"] for p in result.history]
+    names = [p.name for p in result.phases]
     assert names[0] == "head" and names[1:] == [f"top{i}" for i in range(1, len(names))]
-    kept = [p for p in result.history[1:] if p.get("kept", True)]
-    assert all(a["best"] > b["best"] for a, b in zip(result.history, kept, strict=False))
-    if result.history[-1].get("kept") is False:
+    assert len(names) >= 2
+    kept = [p for p in result.phases if p.kept]
+    assert all(a.best > b.best for a, b in zip(kept, kept[1:], strict=False))
+    rejected = [p for p in result.phases if not p.kept]
+    assert rejected == [] or rejected == [result.phases[-1]]
+    if rejected:
         assert any("progressive: stopped" in note for note in result.summary["notes"])
+
+
+def test_progressive_strategy_rolls_back_a_block_that_does_not_help(workspace, tmp_path):
+    """A learning rate far too high for the unfrozen block: its phase is rejected, undone."""
+    result = run(
+        workspace,
+        tmp_path / "progressive",
+        strategy="progressive",
+        finetune_epochs=1,
+        finetune_lr=5.0,
+    )
+    assert [(p.name, p.kept) for p in result.phases] == [("head", True), ("top1", False)]
+    assert result.phases[1].best > result.phases[0].best
+    assert "progressive: stopped at 0 block(s)" in " ".join(result.summary["notes"])
+    trained = {w.path: w.numpy() for w in result.model.get_layer("astro_cnn").weights}
+    for weight in pretrained_backbone(workspace).weights:  # the backbone as it was loaded
+        np.testing.assert_array_equal(trained[weight.path], weight.numpy(), err_msg=weight.path)
+    saved = keras.saving.load_model(result.path / "model.keras", compile=False)
+    for a, b in zip(saved.weights, result.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_interrupted_run_resumes_where_it_stopped(workspace, tmp_path):
@@ -198,21 +225,21 @@ def test_interrupted_run_resumes_where_it_stopped(workspace, tmp_path):
             self.begun.append(epoch)
 
     out = tmp_path / "run"
-    with pytest.raises(Interrupted, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         run(workspace, out, epochs=5, patience=10, cache=False, callbacks=[Interrupt()])
     state = json.loads((out / "checkpoints" / "head" / "state.json").read_text())
     assert state["epochs_done"] == 2 and not state["finished"]
 
     with pytest.raises(RunDirError, match="--resume .* --force"):
         run(workspace, out, epochs=5, patience=10, cache=False)
-    with pytest.raises(ConfigError, match="other settings \\(lr\\)"):
+    with pytest.raises(ConfigError, match="other settings: lr 0.001 \\(asked 0.5\\); resume"):
         run(workspace, out, epochs=5, patience=10, cache=False, lr=0.5, resume=True)
 
     result = run(
         workspace, out, epochs=5, patience=10, cache=False, resume=True, callbacks=[Record()]
     )
     assert Record.begun == [2, 3, 4]
-    assert len(result.history[0]["history"]["loss"]) == 5
+    assert len(result.phases[0].history["loss"]) == 5
     assert (out / "model.keras").exists()
 
 
@@ -299,7 +326,7 @@ def test_transfer_learning_beats_training_from_scratch(workspace, tmp_path):
 
     def accuracy(result):
         images = load_image_set(held, labels=result.labels, all_in="test")
-        probabilities = predict(result.model, images.samples, (48, 48), 3, None)
+        probabilities = predict(result.model, images.samples, ImageGeometry((48, 48), 3))
         return float((probabilities.argmax(1) == [s.label for s in images.samples]).mean())
 
     transferred, from_scratch = accuracy(transfer), accuracy(scratch)
@@ -324,6 +351,7 @@ def test_multi_worker_strategy_and_mixed_precision_in_a_cluster_of_one(workspace
         "                   image_size=(48,), registry_files=(sys.argv[4],), mixed_precision=True,\n"
         "                   strategy='top', unfreeze=1, finetune_epochs=1, progress=False)\n"
         "print(run.model.get_layer('head').output.dtype)\n"
+        "import keras; print(keras.mixed_precision.global_policy().name)\n"
     )
     env = {**os.environ, "TF_CONFIG": json.dumps(cluster), "ZOO_HOME": str(tmp_path / "home")}
     out = tmp_path / "cluster-run"
@@ -343,7 +371,7 @@ def test_multi_worker_strategy_and_mixed_precision_in_a_cluster_of_one(workspace
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "float32"
+    assert done.stdout.strip().splitlines()[-2:] == ["float32", "float32"]  # policy restored
     config = json.loads((out / "config.json").read_text())
     assert config["strategy"] == "MultiWorkerMirroredStrategy (1 workers)"
     assert config["precision"] == "mixed_float16"
@@ -373,5 +401,7 @@ def test_main_job_synth_then_finetune_through_the_console_script(tmp_path):
         env={"ZOO_HOME": str(tmp_path / "home")},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not any(CPP_LOG_LINE.match(line.encode()) for line in done.stderr.splitlines())
+    assert "Warning" not in done.stderr and "warning" not in done.stderr  # none of Keras's
     test = json.loads((out / "metrics_test.json").read_text())
     assert test["accuracy"] > 0.5, test["accuracy"]  # four classes: chance is 0.25

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.catalog import builtin_specs
 from zoo.errors import SpecError
 from zoo.plugins.inception import inception_v4
+from zoo.registry_file import builtin_specs
 
 pytestmark = pytest.mark.heavy
 

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 import zoo
 from zoo import WeightsError, load_registry
 from zoo.cli import cli
+from zoo.weights.loading import load_weights
 
 SHAPE = (48, 48, 1)
 
@@ -127,8 +128,8 @@ def test_shape_mismatch_is_reported_and_strict_fails(reference, tmp_path):
     with pytest.raises(
         WeightsError, match=r"strict load .* 2 missing.*extra/kernel.*nothing was loaded"
     ):
-        zoo.weights.loading.load_weights(wider, files["legacy_weights_h5"], strict=True)
-    report = zoo.weights.loading.load_weights(wider, files["legacy_weights_h5"])
+        load_weights(wider, files["legacy_weights_h5"], strict=True)
+    report = load_weights(wider, files["legacy_weights_h5"])
     assert report.missing == ["extra/kernel", "extra/bias"]
 
     damaged = tmp_path / "damaged.h5"
@@ -137,21 +138,21 @@ def test_shape_mismatch_is_reported_and_strict_fails(reference, tmp_path):
         del h5["block3_conv2/block3_conv2/kernel:0"]
         h5["block3_conv2/block3_conv2/kernel:0"] = np.zeros((3, 3, 128, 64), "float32")
     model = zoo.create_backbone("astro_cnn", input_shape=SHAPE)
-    report = zoo.weights.loading.load_weights(model, damaged)
+    report = load_weights(model, damaged)
     assert report.shape_mismatched == [("block3_conv2/kernel", (3, 3, 128, 64), (3, 3, 128, 128))]
     assert len(report.matched) == len(model.weights) - 1 and not report.complete
     with pytest.raises(
         WeightsError,
         match=r"block3_conv2/kernel: source \[3, 3, 128, 64\] vs model \[3, 3, 128, 128\]",
     ):
-        zoo.weights.loading.load_weights(model, damaged, strict=True)
+        load_weights(model, damaged, strict=True)
 
     narrow = zoo.plugins.astro.astro_cnn(SHAPE, width=8)
     with pytest.raises(
         WeightsError,
         match=r"shapes differ \(block1_conv1/kernel: source \[3, 3, 16, 32\] vs model \[3, 3, 8, 16\]",
     ):
-        zoo.weights.loading.load_weights(narrow, files["legacy_weights_h5"])
+        load_weights(narrow, files["legacy_weights_h5"])
 
 
 def test_skip_and_rename(reference):
@@ -231,7 +232,7 @@ def keras_twin():
 
 def test_tf1_name_based_checkpoint_loads_by_rules(tf1_model):
     model = keras_twin()
-    report = zoo.weights.loading.load_weights(
+    report = load_weights(
         model,
         tf1_model["prefix"],
         rename=[("/weights$", "/kernel"), ("/biases$", "/bias")],
@@ -305,12 +306,10 @@ def test_corrupt_and_truncated_checkpoints_name_file_and_variable(tf1_model, tmp
     with pytest.raises(
         WeightsError, match=r"cannot read variable '.*' from TF1 checkpoint .*broken.ckpt"
     ):
-        zoo.weights.loading.load_weights(
-            keras_twin(), broken, rename=[("/weights$", "/kernel"), ("/biases$", "/bias")]
-        )
+        load_weights(keras_twin(), broken, rename=[("/weights$", "/kernel"), ("/biases$", "/bias")])
     (tmp_path / "garbage.ckpt.index").write_bytes(b"not an index at all")
     with pytest.raises(WeightsError, match=r"cannot read TensorFlow checkpoint .*garbage.ckpt"):
-        zoo.weights.loading.load_weights(keras_twin(), tmp_path / "garbage.ckpt")
+        load_weights(keras_twin(), tmp_path / "garbage.ckpt")
 
 
 def test_wrong_kinds_say_what_was_found(reference, tmp_path):
@@ -442,7 +441,7 @@ def test_catalog_weights_download_verify_and_load(reference, images, server, tmp
         "    weights:\n"
         f"      lab: {{url: '{url}', sha256: '{hashlib.sha256(payload).hexdigest()}'}}\n"
     )
-    registry = load_registry([catalog], user_catalog=False)
+    registry = load_registry([catalog], user_registry=False)
     model = zoo.create_backbone("astro_lab", weights="lab", registry=registry, progress=False)
     np.testing.assert_allclose(model(images, training=False).numpy(), expected, atol=1e-6)
     assert model.load_report.complete and len(server.requests) == 1

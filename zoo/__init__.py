@@ -5,17 +5,30 @@ Importing zoo is cheap: TensorFlow loads only when a model is built or run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zoo.build import create_backbone
 from zoo.errors import (
-    CatalogError,
+    ConfigError,
+    DataError,
+    DataWarning,
     DownloadError,
     DuplicateBackboneError,
+    FolderLockedError,
+    ImageError,
+    MetricsError,
     PluginError,
     PluginWarning,
+    RegistryFileError,
+    RunDirError,
     SpecError,
+    TrainingInterrupted,
+    TrainingWarning,
     UnknownBackboneError,
     WeightsError,
+    WeightsWarning,
     ZooError,
+    ZooWarning,
 )
 from zoo.hookspecs import hookimpl
 from zoo.plugin_loader import get_registry, load_registry
@@ -25,11 +38,18 @@ from zoo.spec import BackboneSpec, WeightSource
 __version__ = "0.1.0"
 
 
-def finetune(*args, **kwargs):  # noqa: ANN002, ANN003 - documented where it lives
+def finetune(*args: Any, **kwargs: Any) -> Any:
     """Fine-tune a backbone; see zoo.train.finetune.finetune (imported lazily: it needs TensorFlow)."""
     from zoo.train.finetune import finetune as run
 
     return run(*args, **kwargs)
+
+
+def load_run(path: Any) -> Any:
+    """A finished run with its model; see zoo.train.rundir.load_run (imports TensorFlow)."""
+    from zoo.train.rundir import load_run as load
+
+    return load(path)
 
 
 def get_spec(name: str) -> BackboneSpec:
@@ -44,17 +64,28 @@ def list_backbones(pattern: str | None = None) -> list[BackboneSpec]:
 
 __all__ = [
     "BackboneSpec",
-    "CatalogError",
+    "ConfigError",
+    "DataError",
+    "DataWarning",
     "DownloadError",
     "DuplicateBackboneError",
+    "FolderLockedError",
+    "ImageError",
+    "MetricsError",
     "PluginError",
     "PluginWarning",
     "Registry",
+    "RegistryFileError",
+    "RunDirError",
     "SpecError",
+    "TrainingInterrupted",
+    "TrainingWarning",
     "UnknownBackboneError",
     "WeightSource",
     "WeightsError",
+    "WeightsWarning",
     "ZooError",
+    "ZooWarning",
     "__version__",
     "create_backbone",
     "finetune",
@@ -63,4 +94,5 @@ __all__ = [
     "hookimpl",
     "list_backbones",
     "load_registry",
+    "load_run",
 ]

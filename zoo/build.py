@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.catalog import SOURCE_BUILDER
 from zoo.errors import SpecError, UnknownBackboneError, WeightsError
 from zoo.registry import Registry
-from zoo.spec import BackboneSpec
+from zoo.spec import MODEL_FILE_BUILDER, MODEL_FILE_LAYER_MODULES, BackboneSpec
 from zoo.weights.report import LoadReport
 
 Rule = tuple[str, str]
@@ -80,10 +79,10 @@ def create_backbone(
     spec = _lookup(str(source), registry)
     shape = _shape(spec, input_shape)
     options = dict(spec.build_options)
-    if spec.build_path == SOURCE_BUILDER:  # a registry.yaml `source:` entry
+    if spec.carries_weights:  # a registry.yaml `source:` entry
         options.update({k: v for k, v in source_options.items() if v is not None})
     raw = spec.resolve_build()(shape, **options)
-    if feature_layer is not None and spec.build_path != SOURCE_BUILDER:
+    if feature_layer is not None and not spec.carries_weights:
         from zoo.sources.keras_model import cut_at
 
         raw = cut_at(raw, feature_layer, source=spec.name)
@@ -127,9 +126,10 @@ def _source_spec(path: str, input_shape: Sequence[int] | None) -> BackboneSpec:
     shape = tuple(input_shape) if input_shape is not None and len(input_shape) == 3 else (1, 1, 1)
     return BackboneSpec(
         name=Path(path).name.replace(" ", "_") or "source",
-        build=SOURCE_BUILDER,
+        build=MODEL_FILE_BUILDER,
         input_shape=shape,  # replaced by the model's own shape in _finish
         build_options={"source": path},
+        layer_modules=MODEL_FILE_LAYER_MODULES,
     )
 
 
@@ -209,7 +209,7 @@ def _finish(model: Any, spec: BackboneSpec, report: LoadReport | None) -> Any:
     from dataclasses import replace
 
     dims = tuple(model.inputs[0].shape[1:])
-    if spec.build_path == SOURCE_BUILDER and None not in dims:
+    if spec.carries_weights and None not in dims:
         spec = replace(spec, input_shape=tuple(int(d) for d in dims))
     model.load_report = report
     model.backbone_spec = spec

@@ -1,7 +1,26 @@
-"""The errors zoo raises on purpose.
+"""Every error and warning zoo raises on purpose, in one tree under ZooError and ZooWarning.
 
 Every message says what went wrong and what to do about it; the CLI prints the message
-as one line and exits non-zero (the traceback only under ``--debug``).
+as one line and exits non-zero (the traceback only under ``--debug``). Warnings under
+ZooWarning are printed by the CLI as one clean line each.
+
+    ZooError
+    ├── SpecError (ValueError)        a backbone spec is malformed
+    │   └── RegistryFileError         a registry.yaml file or one of its entries
+    ├── UnknownBackboneError (KeyError)
+    ├── DuplicateBackboneError
+    ├── PluginError                   a broken plugin, under ZOO_STRICT_PLUGINS=1
+    ├── WeightsError                  weights cannot be found, recognised or loaded
+    │   └── DownloadError
+    ├── ConfigError (ValueError)      a setting is out of range or inconsistent
+    ├── DataError                     a data set cannot be used as given
+    │   └── ImageError                one image file cannot be read
+    ├── MetricsError (ValueError)     predictions that cannot be scored or plotted
+    ├── RunDirError                   a run folder cannot be used as asked
+    ├── FolderLockedError             another zoo process is writing that folder
+    └── TrainingInterrupted           stopped by the user; the run can be resumed
+    ZooWarning (UserWarning)
+    ├── PluginWarning, WeightsWarning, DataWarning, TrainingWarning
 """
 
 from __future__ import annotations
@@ -17,10 +36,10 @@ class ZooError(Exception):
 
 
 class SpecError(ZooError, ValueError):
-    """A backbone spec (from a plugin or a catalog entry) is malformed."""
+    """A backbone spec (from a plugin or a registry file entry) is malformed."""
 
 
-class CatalogError(SpecError):
+class RegistryFileError(SpecError):
     """A registry.yaml file is unreadable or one of its entries is invalid."""
 
 
@@ -35,6 +54,10 @@ class DuplicateBackboneError(ZooError):
     """Two registrations claim the same backbone name."""
 
 
+class PluginError(ZooError):
+    """A plugin failed to import or raised in a hook (fatal under ZOO_STRICT_PLUGINS=1)."""
+
+
 class WeightsError(ZooError):
     """Weights cannot be found, downloaded, verified, recognised or loaded."""
 
@@ -43,9 +66,49 @@ class DownloadError(WeightsError):
     """A weights download failed: offline, HTTP error, or checksum mismatch."""
 
 
-class PluginError(ZooError):
-    """A plugin failed to import or raised while registering (fatal under ZOO_STRICT_PLUGINS=1)."""
+class ConfigError(ZooError, ValueError):
+    """A setting (of fine-tuning, of the synthetic data generator, ...) is out of range."""
 
 
-class PluginWarning(UserWarning):
+class DataError(ZooError):
+    """The data set cannot be used as given (no images, one class, an empty class, ...)."""
+
+
+class ImageError(DataError):
+    """An image file cannot be read or does not have the bands asked for."""
+
+
+class MetricsError(ZooError, ValueError):
+    """Predictions, labels or histories that cannot be scored or plotted as given."""
+
+
+class RunDirError(ZooError):
+    """A run folder cannot be used as asked (occupied, locked, or not a finished run)."""
+
+
+class FolderLockedError(ZooError):
+    """Another zoo process is writing the folder; the message names its process."""
+
+
+class TrainingInterrupted(ZooError):
+    """Training was interrupted; the run was checkpointed and can be resumed."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know; the work goes on."""
+
+
+class PluginWarning(ZooWarning):
     """A plugin was skipped; the rest of zoo keeps working."""
+
+
+class WeightsWarning(ZooWarning):
+    """Weights are used without a checksum to verify them."""
+
+
+class DataWarning(ZooWarning):
+    """Files were skipped; the run summary lists them."""
+
+
+class TrainingWarning(ZooWarning):
+    """A run will train, but perhaps not as the user expects."""

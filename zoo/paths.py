@@ -14,6 +14,6 @@ def zoo_home() -> Path:
     return Path.home() / ".cache" / "zoo"
 
 
-def user_catalog_path() -> Path:
+def user_registry_path() -> Path:
     """The user's own registry file, read when it exists."""
     return zoo_home() / "registry.yaml"

@@ -1,10 +1,11 @@
-"""Finding plugins and filling a Registry from them, one guarded step per plugin.
+"""Finding plugins, once per process, and calling their hooks one guarded step at a time.
 
 Built-in plugins and third-party ones (entry-point group ``zoo``) go through the same
-pluggy hook. Each plugin is imported and called in its own try: a broken plugin is a
+pluggy hooks. Each plugin is imported and called in its own try: a broken plugin is a
 warning that names it and the rest of zoo keeps working; ``ZOO_STRICT_PLUGINS=1`` makes
 it fatal. Registry files (``$ZOO_HOME/registry.yaml``, ``--registry FILE``) are read
-last, so a user's entries can build on any plugin's backbones.
+after the plugins, so a user's entries can build on any plugin's backbones; extra files
+are layered on a copy of the process-wide registry, never by loading plugins again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.catalog import read_catalog
 from zoo.errors import PluginError, PluginWarning, one_line
-from zoo.paths import user_catalog_path
+from zoo.paths import user_registry_path
 from zoo.registry import PluginInfo, Registry
+from zoo.registry_file import read_registry_file
 from zoo.spec import BackboneSpec
 
 ENTRY_POINT_GROUP = "zoo"
@@ -37,7 +38,38 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.keras_applications",
 )
 
-_default: Registry | None = None
+
+@dataclass
+class Plugins:
+    """The imported plugins, registered with one pluggy manager, and what is known of each."""
+
+    manager: pluggy.PluginManager
+    infos: list[PluginInfo]
+    strict: bool
+
+    def call(self, hook: str, info: PluginInfo, **kwargs: Any) -> None:
+        """Call one plugin's implementations of ``hook`` (pluggy would call every plugin's)."""
+        plugin = self.manager.get_plugin(info.name)
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(**kwargs)
+
+    def working(self) -> list[PluginInfo]:
+        return [info for info in self.infos if info.error is None]
+
+    def fail(self, info: PluginInfo, exc: Exception, what: str) -> None:
+        """Record that ``info``'s plugin broke: a warning, or PluginError when strict."""
+        origin = f" (from {info.distribution})" if info.distribution else ""
+        detail = one_line(exc)  # pluggy's messages span lines
+        message = f"plugin '{info.name}'{origin} failed to load: {type(exc).__name__}: {detail}"
+        if self.strict:
+            raise PluginError(message + " [ZOO_STRICT_PLUGINS is set]") from exc
+        warnings.warn(f"{message}; {what}", PluginWarning, stacklevel=4)
+        self.infos[self.infos.index(info)] = replace(info, error=detail)
+
+
+_plugins: Plugins | None = None
+_registry: Registry | None = None
 
 
 def strict_plugins() -> bool:
@@ -45,32 +77,53 @@ def strict_plugins() -> bool:
     return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def get_registry() -> Registry:
-    """The process-wide registry, loaded on first use and reused after."""
-    global _default
-    if _default is None:
-        _default = load_registry()
-    return _default
+def get_plugins() -> Plugins:
+    """The process-wide plugins, imported on first use and reused after."""
+    global _plugins
+    if _plugins is None:
+        _plugins = load_plugins()
+    return _plugins
+
+
+def get_registry(registry_files: Sequence[str | Path] = ()) -> Registry:
+    """The process-wide registry; ``registry_files`` are layered on a copy of it."""
+    global _registry
+    if _registry is None:
+        _registry = registry_from(get_plugins())
+    if not registry_files:
+        return _registry
+    layered = _registry.copy()
+    add_registry_files(layered, registry_files)
+    return layered
 
 
 def load_registry(
-    catalogs: Sequence[str | Path] = (),
+    registry_files: Sequence[str | Path] = (),
     *,
     strict: bool | None = None,
     builtins: Sequence[str] = BUILTIN_PLUGINS,
     entry_points: bool = True,
-    user_catalog: bool = True,
+    user_registry: bool = True,
 ) -> Registry:
-    """A new registry: built-in plugins, installed plugins, then registry files.
+    """A new registry from plugins loaded anew (for tests and tools; most want get_registry).
 
-    ``catalogs`` are extra registry files read after ``$ZOO_HOME/registry.yaml``.
+    ``registry_files`` are extra registry files read after ``$ZOO_HOME/registry.yaml``.
     """
-    strict = strict_plugins() if strict is None else strict
+    plugins = load_plugins(builtins, entry_points=entry_points, strict=strict)
+    return registry_from(plugins, registry_files, user_registry=user_registry)
+
+
+def load_plugins(
+    builtins: Sequence[str] = BUILTIN_PLUGINS,
+    *,
+    entry_points: bool = True,
+    strict: bool | None = None,
+) -> Plugins:
+    """Import the built-in plugins and the installed ones, each in its own try."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
-    registry = Registry()
+    plugins = Plugins(manager, [], strict_plugins() if strict is None else strict)
     version = _version(DISTRIBUTION)
-
     found: list[tuple[PluginInfo, Callable[[], Any]]] = [
         (PluginInfo(m.rsplit(".", 1)[-1], m, DISTRIBUTION, version, True), _importer(m))
         for m in builtins
@@ -78,34 +131,55 @@ def load_registry(
     if entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
-            info = PluginInfo(
-                ep.name,
-                ep.value,
-                dist.name if dist else None,
-                dist.version if dist else None,
-                False,
-            )
+            name, dist_version = (dist.name, dist.version) if dist else (None, None)
+            info = PluginInfo(ep.name, ep.value, name, dist_version, name == DISTRIBUTION)
             found.append((info, ep.load))
-
     for info, load in found:
+        plugins.infos.append(info)
         try:
             manager.register(load(), name=info.name)
-            info = _call_plugin(manager, registry, info)
         except Exception as exc:  # a plugin may raise anything; it must not kill zoo
-            info = _failed(info, exc, strict)
-        registry.plugins.append(info)
+            plugins.fail(info, exc, "its backbones and commands are unavailable")
+    return plugins
 
-    paths = [user_catalog_path()] if user_catalog and user_catalog_path().is_file() else []
-    for path in [*paths, *map(Path, catalogs)]:
-        for entry in read_catalog(path, registry.get):
-            registry.register(entry.spec, override=entry.override)
+
+def registry_from(
+    plugins: Plugins, registry_files: Sequence[str | Path] = (), *, user_registry: bool = True
+) -> Registry:
+    """A registry of every working plugin's backbones, then the registry files' entries."""
+    registry = Registry()
+    for info in plugins.working():
+        try:
+            names = _register_backbones(plugins, registry, info)
+        except Exception as exc:
+            plugins.fail(info, exc, "its backbones are unavailable")
+            continue
+        plugins.infos[plugins.infos.index(info)] = replace(info, backbones=names)
+    registry.plugins = plugins.infos
+    user = [user_registry_path()] if user_registry and user_registry_path().is_file() else []
+    add_registry_files(registry, [*user, *registry_files])
     return registry
 
 
-def _call_plugin(manager: pluggy.PluginManager, registry: Registry, info: PluginInfo) -> PluginInfo:
+def add_registry_files(registry: Registry, paths: Sequence[str | Path]) -> None:
+    """Register the entries of each registry file, in order, on ``registry``."""
+    for path in paths:
+        for entry in read_registry_file(Path(path), registry.get):
+            registry.register(entry.spec, override=entry.override)
+
+
+def add_commands(cli: Any, plugins: Plugins | None = None) -> None:
+    """Let every working plugin add its commands to the ``zoo`` command group."""
+    plugins = plugins or get_plugins()
+    for info in plugins.working():
+        try:
+            plugins.call("register_commands", info, cli=cli)
+        except Exception as exc:
+            plugins.fail(info, exc, "its commands are unavailable")
+
+
+def _register_backbones(plugins: Plugins, registry: Registry, info: PluginInfo) -> tuple[str, ...]:
     """Run one plugin's register_backbones; keep its backbones only if it succeeds."""
-    plugin = manager.get_plugin(info.name)
-    impls = [i for i in manager.hook.register_backbones.get_hookimpls() if i.plugin is plugin]
     pending: list[tuple[BackboneSpec, bool]] = []
     probe = registry.copy()  # checks duplicates without touching the registry yet
 
@@ -115,22 +189,10 @@ def _call_plugin(manager: pluggy.PluginManager, registry: Registry, info: Plugin
         )
         pending.append((stamped, override))
 
-    for impl in impls:
-        impl.function(register=register)
+    plugins.call("register_backbones", info, register=register)
     for spec, override in pending:
         registry.register(spec, override=override)
-    names = tuple(spec.name for spec, _ in pending)
-    return replace(info, backbones=names)
-
-
-def _failed(info: PluginInfo, exc: Exception, strict: bool) -> PluginInfo:
-    origin = f" (from {info.distribution})" if info.distribution else ""
-    detail = one_line(exc)  # pluggy's messages span lines
-    message = f"plugin '{info.name}'{origin} failed to load: {type(exc).__name__}: {detail}"
-    if strict:
-        raise PluginError(message + " [ZOO_STRICT_PLUGINS is set]") from exc
-    warnings.warn(message + "; its backbones are unavailable", PluginWarning, stacklevel=3)
-    return replace(info, error=detail)
+    return tuple(spec.name for spec, _ in pending)
 
 
 def _importer(module: str) -> Callable[[], Any]:

@@ -73,6 +73,7 @@ class Registry:
         """A registry with the same specs, to try registrations on without side effects."""
         twin = Registry()
         twin._specs = dict(self._specs)
+        twin.plugins = list(self.plugins)
         return twin
 
     def get(self, name: str) -> BackboneSpec:

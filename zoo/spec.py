@@ -26,7 +26,14 @@ PREPROCESSING_SCHEMES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: The builder of backbones that come from a self-describing model file (SavedModel,
+#: .keras, .h5, TF1 .meta): such a backbone carries its own weights.
+MODEL_FILE_BUILDER = "zoo.sources:build_from_source"
+#: Where the layers of such backbones live (a TF1 graph is wrapped in a custom layer).
+MODEL_FILE_LAYER_MODULES = ("zoo.sources.meta_graph",)
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_MODULE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 _BUILD_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 _HEX = {"sha256": 64, "md5": 32}
 
@@ -100,8 +107,12 @@ class BackboneSpec:
     the model's variable paths: (regex, replacement) rules applied in order with
     ``re.sub`` (TF-Slim's scopes for inception_v4, say). Users add rules of their own.
 
-    ``plugin``, ``distribution`` and ``catalog`` record who registered the spec; the
-    registry fills them in, a plugin author leaves them empty.
+    ``layer_modules`` are modules to import before a saved model of this backbone is
+    loaded again, because its custom Keras layers register themselves there (the
+    builder's own module is always imported too).
+
+    ``plugin``, ``distribution`` and ``registry_file`` record who registered the spec;
+    the registry fills them in, a plugin author leaves them empty.
     """
 
     name: str
@@ -116,9 +127,10 @@ class BackboneSpec:
     description: str = ""
     licence: str | None = None
     citation: str | None = None
+    layer_modules: tuple[str, ...] = ()
     plugin: str | None = None
     distribution: str | None = None
-    catalog: str | None = None
+    registry_file: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -161,6 +173,15 @@ class BackboneSpec:
                     owner, "blocks", f"holds an invalid pattern {pattern!r}: {exc}"
                 ) from None
         object.__setattr__(self, "blocks", blocks)
+        modules = (
+            (self.layer_modules,)
+            if isinstance(self.layer_modules, str)
+            else tuple(self.layer_modules)
+        )
+        for module in modules:
+            if not isinstance(module, str) or not _MODULE.fullmatch(module):
+                raise _fail(owner, "layer_modules", f"must hold module names, got {module!r}")
+        object.__setattr__(self, "layer_modules", modules)
         object.__setattr__(
             self, "checkpoint_rename", _as_rules(owner, "checkpoint_rename", self.checkpoint_rename)
         )
@@ -174,6 +195,17 @@ class BackboneSpec:
         if isinstance(self.build, str):
             return self.build
         return f"{self.build.__module__}:{self.build.__qualname__}"
+
+    @property
+    def carries_weights(self) -> bool:
+        """True when the backbone comes from a model file, which holds trained weights."""
+        return self.build_path == MODEL_FILE_BUILDER
+
+    @property
+    def model_modules(self) -> tuple[str, ...]:
+        """The modules to import before loading a saved model of this backbone."""
+        builder = self.build_path.partition(":")[0]
+        return tuple(dict.fromkeys((*self.layer_modules, builder)))
 
     def resolve_build(self) -> Callable[..., Any]:
         """The build callable, importing its module now if it was given as a string."""
@@ -204,8 +236,8 @@ class BackboneSpec:
     @property
     def provider(self) -> str:
         """Who registered this spec, in words."""
-        if self.catalog and not self.plugin:
-            return f"catalog {self.catalog}"
+        if self.registry_file and not self.plugin:
+            return f"registry file {self.registry_file}"
         who = f"plugin {self.plugin}" if self.plugin else "unregistered"
         return f"{who} ({self.distribution})" if self.distribution else who
 
@@ -226,7 +258,8 @@ class BackboneSpec:
             "citation": self.citation,
             "plugin": self.plugin,
             "distribution": self.distribution,
-            "catalog": self.catalog,
+            "layer_modules": list(self.layer_modules),
+            "registry_file": self.registry_file,
         }
 
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.data.images import Band, ImageError, is_image_file, read_image
-from zoo.errors import ZooError
+from zoo.data.images import Band, is_image_file, read_image
+from zoo.errors import DataError, DataWarning, ImageError
+from zoo.progress import Progress
 
 SPLITS = ("train", "val", "test")
 _SPLIT_NAMES = {
@@ -34,14 +35,6 @@ _SPLIT_NAMES = {
     "test": "test",
     "testing": "test",
 }
-
-
-class DataError(ZooError):
-    """The data set cannot be used as given (no images, one class, an empty class, ...)."""
-
-
-class DataWarning(UserWarning):
-    """Files were skipped; the run summary lists them."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +100,7 @@ def load_image_set(
     labels: Sequence[str] | None = None,
     all_in: str | None = None,
     workers: int | None = None,
+    progress: bool = False,
 ) -> ImageSet:
     """Find, check and split the images of a class-folder tree or a CSV catalog.
 
@@ -132,7 +126,7 @@ def load_image_set(
         raise DataError(
             f"{data}: only one class ({', '.join(names)}); a classifier needs at least two"
         )
-    checked = _check_files(root, entries, bands, workers)
+    checked = _check_files(root, entries, bands, workers, progress)
     samples: list[Sample] = []
     channel_counts: Counter[int] = Counter()
     for (relpath, label, split), result in zip(entries, checked, strict=True):
@@ -235,6 +229,7 @@ def _check_files(
     entries: list[tuple[str, str, str | None]],
     bands: Sequence[Band] | None,
     workers: int | None,
+    progress: bool,
 ) -> list[tuple[str, int] | str]:
     """Hash and decode every file; a failure becomes its reason, as a string."""
 
@@ -251,8 +246,16 @@ def _check_files(
             return f"empty image of shape {image.shape}"
         return digest, int(image.shape[-1])
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        return list(pool.map(check, [relpath for relpath, _, _ in entries]))
+    results = []
+    threads = workers or min(8, (os.cpu_count() or 2) * 2)
+    with (
+        ThreadPoolExecutor(max_workers=threads) as pool,
+        Progress("Checking files", len(entries), enabled=progress) as bar,
+    ):
+        for result in pool.map(check, [relpath for relpath, _, _ in entries]):
+            results.append(result)
+            bar.update()
+    return results
 
 
 def _common_channels(data: str | Path, counts: Counter[int]) -> int:

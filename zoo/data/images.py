@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ImageError
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -23,8 +24,14 @@ FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 Band = int | str
 
 
-class ImageError(ZooError):
-    """An image file cannot be read or does not have the bands asked for."""
+@dataclass(frozen=True)
+class ImageGeometry:
+    """How images are read for a backbone: resized to ``size``, with its ``channels``,
+    from the ``bands`` chosen in each file (all of them when None)."""
+
+    size: tuple[int, int]
+    channels: int
+    bands: tuple[Band, ...] | None = None
 
 
 def is_image_file(path: str | Path) -> bool:

@@ -53,12 +53,9 @@ units of the image's noise; FITS holds the float32 flux in electrons as a cube o
 
 from __future__ import annotations
 
-import difflib
 import functools
 import io
 import math
-import operator
-import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,21 +63,16 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import SpecError
-
-CLASSES: dict[str, str] = {
-    "smooth_round": "round Sersic spheroid (n 3-5, axis ratio 0.75-1), like an elliptical",
-    "smooth_cigar": "elongated Sersic spheroid (axis ratio 0.3-0.6)",
-    "edge_on": "thin exponential disk seen edge-on (axis ratio ~0.1-0.2), small bulge, often a dust lane",
-    "barred_spiral": "disk, bulge and bar, with two arms starting at the bar ends",
-    "tight_spiral": "disk and bulge with two or three tightly wound arms (pitch 8-15 degrees)",
-    "loose_spiral": "disk and small bulge with two open arms (pitch 25-40 degrees)",
-    "merger": "two galaxies of comparable flux, close or overlapping, with a tidal tail or bridge",
-}
-DEFAULT_CLASSES: tuple[str, ...] = ("smooth_round", "edge_on", "loose_spiral", "merger")
-FORMATS: tuple[str, ...] = ("png", "fits")
-SIZE_RANGE: tuple[int, int] = (16, 512)
-BANDS_RANGE: tuple[int, int] = (1, 5)
+from zoo.data.synth_config import (
+    BANDS_RANGE,
+    DEFAULT_CLASSES,
+    SIZE_RANGE,
+    SynthConfig,
+    check_class,
+    check_range,
+)
+from zoo.fs import write_bytes
+from zoo.progress import Progress
 
 FLUX_RANGE = (10**3.7, 10**5.2)  # electrons, mean over bands: 1.5 dex
 SKY_RANGE = (20.0, 200.0)  # electrons per pixel of a 64-pixel image
@@ -146,9 +138,9 @@ def render_galaxy(
     carries real noise; all randomness comes from ``rng``, so a seeded generator gives
     the same image every time.
     """
-    _check_kind(kind)
-    size = _check_range("size", size, SIZE_RANGE)
-    bands = _check_range("bands", bands, BANDS_RANGE)
+    check_class(kind)
+    size = check_range("size", size, SIZE_RANGE)
+    bands = check_range("bands", bands, BANDS_RANGE)
     canvas = _make_canvas(size)
     galaxy = _RECIPES[kind](rng, canvas)
     x_b = _band_positions(bands)
@@ -164,6 +156,8 @@ def write_synthetic_dataset(
     bands: int = 3,
     seed: int = 0,
     fmt: str = "png",
+    *,
+    progress: bool = False,
 ) -> SynthSummary:
     """Write out/<class>/<class>_<index:05d>.<png|fits> and return counts.
 
@@ -172,22 +166,30 @@ def write_synthetic_dataset(
     others unchanged. Every file is written under a temporary name and renamed, so an
     interrupted run never leaves a half-written image behind.
     """
-    names = _check_classes(classes)
-    per_class = _check_range("per_class", per_class, (1, None))
-    size = _check_range("size", size, SIZE_RANGE)
-    bands = _check_range("bands", bands, BANDS_RANGE)
-    seed = _check_range("seed", seed, (0, None))
-    _check_format(fmt, bands)
-    encode = _encode_png if fmt == "png" else _encode_fits
+    config = SynthConfig(tuple(classes), per_class, size, bands, seed, fmt)
+    encode = _encode_png if config.fmt == "png" else _encode_fits
     root = Path(out)
-    for kind in names:
-        folder = root / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        for index in range(per_class):
-            image = render_galaxy(kind, _image_rng(seed, kind, index), size, bands)
-            data = encode(image, kind, seed)
-            _write_atomically(folder / f"{kind}_{index:05d}.{fmt}", data)
-    return SynthSummary(root, names, per_class, size, bands, seed, fmt, len(names) * per_class)
+    with Progress(
+        "Rendering galaxies", len(config.classes) * config.per_class, enabled=progress
+    ) as bar:
+        for kind in config.classes:
+            for index in range(config.per_class):
+                image = render_galaxy(
+                    kind, _image_rng(config.seed, kind, index), config.size, config.bands
+                )
+                data = encode(image, kind, config.seed)
+                write_bytes(root / kind / f"{kind}_{index:05d}.{config.fmt}", data)
+                bar.update()
+    return SynthSummary(
+        root,
+        config.classes,
+        config.per_class,
+        config.size,
+        config.bands,
+        config.seed,
+        config.fmt,
+        len(config.classes) * config.per_class,
+    )
 
 
 def sersic_b(n: float) -> float:
@@ -613,61 +615,3 @@ def _encode_fits(image: np.ndarray, kind: str, seed: int) -> bytes:
     buffer = io.BytesIO()
     hdu.writeto(buffer)
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a hidden temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-# --- checking arguments ---------------------------------------------------------------
-
-
-def _check_kind(kind: str) -> None:
-    """Unknown class names fail with the nearest known name, since they are usually typos."""
-    if kind in CLASSES:
-        return
-    near = difflib.get_close_matches(str(kind), list(CLASSES), n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise SpecError(f"unknown galaxy class {kind!r}{hint}; known classes: {', '.join(CLASSES)}")
-
-
-def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
-    """The requested class names, checked, without repeats, in the order given."""
-    if isinstance(classes, str):
-        classes = (classes,)
-    names = tuple(dict.fromkeys(classes))
-    if not names:
-        raise SpecError(f"no galaxy classes given; choose from {', '.join(CLASSES)}")
-    for kind in names:
-        _check_kind(kind)
-    return names
-
-
-def _check_range(name: str, value: int, bounds: tuple[int, int | None]) -> int:
-    """An integer argument within bounds (upper bound None: unbounded), or a SpecError."""
-    low, high = bounds
-    allowed = f"{low}..{high}" if high is not None else f">= {low}"
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise SpecError(f"{name} must be an integer in {allowed}, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        raise SpecError(f"{name} {value!r} is out of range; allowed: {allowed}")
-    return number
-
-
-def _check_format(fmt: str, bands: int) -> None:
-    """Only png and fits are written, and PNG holds only one or three bands."""
-    if fmt not in FORMATS:
-        raise SpecError(f"unknown image format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    if fmt == "png" and bands not in (1, 3):
-        raise SpecError(
-            f"png holds 1 or 3 bands, not {bands}; use fmt='fits' for {bands}-band images"
-        )

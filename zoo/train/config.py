@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import ConfigError
 
 STRATEGIES = ("head", "top", "progressive", "full")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
 
 
-class ConfigError(ZooError):
-    """A fine-tuning setting is out of range or inconsistent."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class FinetuneConfig:
     """The settings of ``zoo finetune``; defaults follow the transfer-learning recipe.
 
-    ``epochs`` bounds the head phase and ``finetune_epochs`` each unfreezing phase;
-    ``finetune_lr`` (default ``lr / 10``) is the small rate for unfrozen blocks.
+    ``epochs`` bounds the head phase and ``finetune_epochs`` each unfreezing phase
+    (default: ``epochs``); ``finetune_lr`` (default ``lr / 10``) is the small rate for
+    unfrozen blocks. Both defaults are filled in when the config is made, so the run
+    records the values it used.
     """
 
     backbone: str
@@ -74,25 +73,40 @@ class FinetuneConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.image_size is not None and len(self.image_size) not in (1, 2, 3):
             raise ConfigError(f"--image-size takes H, H,W or H,W,C; got {self.image_size}")
+        object.__setattr__(self, "data", str(Path(self.data).expanduser().resolve()))
+        if self.finetune_lr is None:
+            object.__setattr__(self, "finetune_lr", self.lr / 10)
+        if self.finetune_epochs is None:
+            object.__setattr__(self, "finetune_epochs", self.epochs)
 
     def _choice(self, name: str, allowed: tuple[str, ...]) -> None:
         value = getattr(self, name)
         if value not in allowed:
             raise ConfigError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
 
-    @property
-    def tune_lr(self) -> float:
-        return self.finetune_lr if self.finetune_lr is not None else self.lr / 10
-
-    @property
-    def tune_epochs(self) -> int:
-        return self.finetune_epochs or self.epochs
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of setting ``name`` (the CLI shows these)."""
+        return cls.__dataclass_fields__[name].default
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (sequences as lists), as config.json records them."""
         data = dataclasses.asdict(self)
-        for key in ("image_size", "bands", "hidden", "registry_files"):
+        for key in _SEQUENCES:
             data[key] = list(data[key]) if data[key] is not None else None
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+        """The config that ``to_dict`` recorded."""
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in _SEQUENCES:
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
     # Settings that may differ when a run is resumed.
     RESUMABLE = frozenset({"resume", "force", "epochs", "finetune_epochs", "patience"})
+
+
+_SEQUENCES = ("image_size", "bands", "hidden", "registry_files")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -32,10 +34,19 @@ def choose_strategy() -> tuple[Any, str]:
     return tf.distribute.get_strategy(), f"default ({device})"
 
 
-def set_precision(mixed: bool | None) -> str:
-    """Set the global Keras dtype policy; None means mixed precision exactly when a GPU is visible."""
+@contextmanager
+def precision(mixed: bool | None) -> Iterator[str]:
+    """Keras's dtype policy for one run, restored after it; yields the policy's name.
+
+    None means mixed precision exactly when a GPU is visible. Keras's policy is global,
+    so it is scoped here: a later export or run in the same process starts in float32.
+    """
     if mixed is None:
         mixed = bool(tf.config.list_logical_devices("GPU"))
     policy = "mixed_float16" if mixed else "float32"
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
-    return policy
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

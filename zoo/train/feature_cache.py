@@ -1,4 +1,4 @@
-"""Frozen-backbone features, computed once and kept on disk for later runs.
+"""Frozen-backbone features, computed once and kept on disk for later runs, and tf.data on them.
 
 While the backbone is frozen, every epoch would push the same images through the same
 network; the head can train on the features instead. The cache lives under
@@ -17,19 +17,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from zoo.data.dataset import Sample
-from zoo.data.images import Band
-from zoo.data.pipeline import dihedral_batch, image_dataset
+from zoo.data.dataset import ImageSet, Sample
+from zoo.data.images import ImageGeometry
+from zoo.data.pipeline import image_dataset
+from zoo.dihedral import DIHEDRAL_VIEWS, dihedral_batch, view_ids
+from zoo.fs import atomic_file, read_json, write_json
 from zoo.paths import zoo_home
+from zoo.progress import Progress
+
+MANIFEST = "cache.json"
 
 
 @dataclass(frozen=True)
@@ -41,52 +47,120 @@ class CacheStats:
     computed: int
     views: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "reused": self.reused,
+            "computed": self.computed,
+            "stored_views": self.views,
+        }
 
-def weights_digest(backbone: Any) -> str:
-    """A hash of every variable of the backbone: any change to the weights changes it."""
+
+@dataclass
+class SplitFeatures:
+    """Features (samples, stored views, features) and labels of a run's splits."""
+
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    stats: dict[str, CacheStats]
+
+    def datasets(self, batch_size: int, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset, int]:
+        """Training batches (one random stored view per image and epoch) and validation batches.
+
+        Returns (train, val, steps per epoch); validation uses the first (identity) view.
+        """
+        (train_x, train_y), (val_x, val_y) = self.splits["train"], self.splits["val"]
+
+        def one_view(stack: Any, label: Any) -> tuple[Any, Any]:
+            view = tf.random.uniform((), 0, tf.shape(stack)[0], dtype=tf.int32, seed=seed)
+            return stack[view], label
+
+        train = (
+            tf.data.Dataset.from_tensor_slices((train_x, train_y))
+            .shuffle(len(train_y), seed=seed, reshuffle_each_iteration=True)
+            .map(one_view, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        val = tf.data.Dataset.from_tensor_slices((val_x[:, 0], val_y)).batch(batch_size)
+        return train, val, math.ceil(len(train_y) / batch_size)
+
+    def identity_view(self, split: str) -> np.ndarray:
+        """The features of a split's images as they are (view 0)."""
+        return self.splits[split][0][:, 0]
+
+
+def split_features(
+    encoder: keras.Model,
+    images: ImageSet,
+    geometry: ImageGeometry,
+    *,
+    scheme: str,
+    augment: bool,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> SplitFeatures:
+    """Cached features of the train, val and test splits; 8 views of training images if augmenting.
+
+    ``encoder`` maps raw images to features (preprocessing and backbone, inference mode).
+    """
+    digest = weights_digest(encoder)
+    groups = (("train",), ("val", "test")) if augment else (("train", "val", "test"),)
+    result = SplitFeatures({}, {})
+    for splits in groups:
+        views = DIHEDRAL_VIEWS if augment and splits == ("train",) else 1
+        samples = {split: images.split(split) for split in splits}
+        key = features_key(digest, scheme, geometry, views)
+        features, stats = cached_features(
+            encoder,
+            [s for group in samples.values() for s in group],
+            key=key,
+            geometry=geometry,
+            views=views,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        result.stats["+".join(splits)] = stats
+        start = 0
+        for split, group in samples.items():
+            labels = np.array([s.label for s in group], dtype="int32")
+            result.splits[split] = (features[start : start + len(group)], labels)
+            start += len(group)
+    return result
+
+
+def weights_digest(model: keras.Model) -> str:
+    """A hash of every variable of the model: any change to the weights changes it."""
     digest = hashlib.sha256()
-    for variable in backbone.weights:
+    for variable in model.weights:
         digest.update(variable.path.encode())
         digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
     return digest.hexdigest()
 
 
-def features_key(
-    weights: str,
-    scheme: str,
-    size: tuple[int, int],
-    channels: int,
-    bands: Sequence[Band] | None,
-    views: int,
-) -> str:
+def features_key(weights: str, scheme: str, geometry: ImageGeometry, views: int) -> str:
     """A hash of everything that determines the features of an image (``weights``: weights_digest)."""
     settings = {
         "weights": weights,
         "scheme": scheme,
-        "size": list(size),
-        "channels": channels,
-        "bands": [str(b) for b in bands or ()],
+        "size": list(geometry.size),
+        "channels": geometry.channels,
+        "bands": [str(b) for b in geometry.bands or ()],
         "views": views,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def cached_features(
-    encoder: Any,
+    encoder: keras.Model,
     samples: Sequence[Sample],
     *,
     key: str,
-    size: tuple[int, int],
-    channels: int,
-    bands: Sequence[Band] | None,
+    geometry: ImageGeometry,
     views: int,
     batch_size: int = 32,
-    progress: bool = True,
+    progress: bool = False,
 ) -> tuple[np.ndarray, CacheStats]:
-    """Features of every sample, shape (samples, stored views, features).
-
-    ``encoder`` maps raw images to features (preprocessing and backbone, inference mode).
-    """
+    """Features of every sample, shape (samples, stored views, features)."""
     folder = zoo_home() / "features" / key
     paths = [folder / s.digest[:2] / f"{s.digest}.npy" for s in samples]
     todo = [i for i, path in enumerate(paths) if not path.exists()]
@@ -97,9 +171,7 @@ def cached_features(
             [samples[i] for i in todo],
             [paths[i] for i in todo],
             folder,
-            size=size,
-            channels=channels,
-            bands=bands,
+            geometry=geometry,
             views=views,
             batch_size=batch_size,
             progress=progress,
@@ -111,56 +183,61 @@ def cached_features(
 
 
 def _stored_views(folder: Path, views: int) -> int:
-    manifest = folder / "cache.json"
+    manifest = folder / MANIFEST
     if manifest.exists():
-        return int(json.loads(manifest.read_text())["stored_views"])
+        return int(read_json(manifest)["stored_views"])
     return views
 
 
 def _compute(
-    encoder: Any,
+    encoder: keras.Model,
     samples: Sequence[Sample],
     paths: Sequence[Path],
     folder: Path,
     *,
-    size: tuple[int, int],
-    channels: int,
-    bands: Sequence[Band] | None,
+    geometry: ImageGeometry,
     views: int,
     batch_size: int,
     progress: bool,
 ) -> int:
-    view_ids = _view_ids(views, size)
-    pixels = image_dataset(
-        samples, size=size, channels=channels, bands=bands, batch_size=batch_size, labels=False
-    )
-    if (folder / "cache.json").exists():
-        stored = _stored_views(folder, len(view_ids))
-    elif len(view_ids) == 1:
+    ids = view_ids(geometry.size[0] == geometry.size[1]) if views > 1 else (0,)
+    pixels = image_dataset(samples, geometry, batch_size=batch_size, labels=False)
+    if (folder / MANIFEST).exists():
+        stored = _stored_views(folder, len(ids))
+    elif len(ids) == 1:
         stored = 1
         _write_manifest(folder, stored, 1)
     else:  # the first batch tells whether the views differ at all
         first = next(iter(pixels))
-        sample = np.stack(
-            [encoder.predict_on_batch(dihedral_batch(first, v)) for v in view_ids], axis=1
-        )
-        stored = 1 if _invariant(sample) else len(view_ids)
-        _write_manifest(folder, stored, len(view_ids))
-    per_view = [
-        encoder.predict(
-            pixels.map(lambda batch, v=v: dihedral_batch(batch, v)), verbose=1 if progress else 0
-        )
-        for v in view_ids[:stored]
-    ]
+        sample = np.stack([encoder.predict_on_batch(dihedral_batch(first, v)) for v in ids], axis=1)
+        stored = 1 if _invariant(sample) else len(ids)
+        _write_manifest(folder, stored, len(ids))
+    batches = math.ceil(len(samples) / batch_size)
+    label = f"Computing features of {len(samples)} images"
+    with Progress(label, batches * stored, enabled=progress) as bar:
+        per_view = [
+            encoder.predict(
+                pixels.map(lambda batch, v=v: dihedral_batch(batch, v)),
+                verbose=0,
+                callbacks=[_BatchCounter(bar)],
+            )
+            for v in ids[:stored]
+        ]
     for row, path in zip(np.stack(per_view, axis=1), paths, strict=True):
-        _save(path, row.astype("float32"))
+        with atomic_file(path) as partial, open(partial, "wb") as handle:
+            np.save(handle, row.astype("float32"))
     return stored
 
 
-def _view_ids(views: int, size: tuple[int, int]) -> list[int]:
-    if views == 1:
-        return [0]
-    return list(range(8)) if size[0] == size[1] else [0, 2, 4, 6]
+class _BatchCounter(keras.callbacks.Callback):
+    """Reports each predicted batch to a Progress."""
+
+    def __init__(self, bar: Progress) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.bar.update()
 
 
 def _invariant(stack: np.ndarray) -> bool:
@@ -171,24 +248,5 @@ def _invariant(stack: np.ndarray) -> bool:
 
 
 def _write_manifest(folder: Path, stored: int, views: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     note = "features are identical across views; one stored" if stored == 1 and views > 1 else ""
-    _atomic_write(
-        folder / "cache.json",
-        json.dumps({"stored_views": stored, "views": views, "note": note}).encode(),
-    )
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False)
-    with handle:
-        np.save(handle, array)
-    os.replace(handle.name, path)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_json(folder / MANIFEST, {"stored_views": stored, "views": views, "note": note})

@@ -13,36 +13,16 @@ Every phase checkpoints each epoch: ``resume=True`` continues an interrupted run
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from zoo.catalog import SOURCE_BUILDER
-from zoo.errors import ZooError
-from zoo.train import rundir
-from zoo.train.config import ConfigError, FinetuneConfig
-
-
-class Interrupted(ZooError):
-    """Training was interrupted; the run can be resumed."""
-
-
-@dataclass
-class Run:
-    """The outcome of a fine-tuning run, and where its files are."""
-
-    path: Path
-    labels: tuple[str, ...]
-    model: Any
-    history: list[dict[str, Any]]
-    metrics: dict[str, Any]
-    summary: dict[str, Any]
+from zoo.data.dataset import ImageSet
+from zoo.errors import ConfigError, RunDirError, TrainingInterrupted, TrainingWarning
+from zoo.train.config import FinetuneConfig
+from zoo.train.rundir import Run, RunDir
 
 
 def finetune(
@@ -58,408 +38,357 @@ def finetune(
     """Fine-tune ``backbone`` on the labelled images in ``data``; write the run to ``out``.
 
     Settings are those of FinetuneConfig (``strategy``, ``epochs``, ``lr``, ...); or pass a
-    whole ``config``. ``callbacks`` are extra Keras callbacks for every phase.
+    whole ``config``. With ``resume=True`` the run continues with the settings it started
+    with: the settings given must agree with them (except ``epochs``, ``finetune_epochs``
+    and ``patience``), and ``backbone`` and ``data`` may be left out. ``callbacks`` are
+    extra Keras callbacks for every phase.
     """
     if config is None:
-        if backbone is None or data is None or out is None:
+        if out is None:
+            raise ConfigError("finetune needs an output folder (out)")
+        given = {"backbone": backbone, "data": data, **settings}
+        given = {k: v for k, v in given.items() if v is not None}
+        if settings.get("resume"):
+            config = resumed_config(Path(out), given)
+        elif backbone is None or data is None:
             raise ConfigError("finetune needs a backbone, a data set and an output folder")
-        config = FinetuneConfig(str(backbone), str(data), str(out), **settings)
+        else:
+            config = FinetuneConfig(out=str(out), **given)
+    run_dir = RunDir(config.out, new=not config.resume, force=config.force)
+    run_dir.protect(config.data)
     try:
-        return _Trainer(config, list(callbacks), progress).run()
+        with run_dir:
+            if config.resume:
+                _check_resume(config, run_dir)
+            return _run(config, run_dir, list(callbacks), progress)
     except KeyboardInterrupt:
-        raise Interrupted(
+        raise TrainingInterrupted(
             f"interrupted; the run in {config.out} was checkpointed after its last full epoch: "
             "continue it with --resume (resume=True)"
         ) from None
 
 
-class _Trainer:
-    """One run, step by step; each method is one stage of the recipe."""
+def resumed_config(out: Path, given: dict[str, Any]) -> FinetuneConfig:
+    """The settings a run in ``out`` started with, and the ``given`` ones that may change.
 
-    def __init__(self, config: FinetuneConfig, callbacks: list[Any], progress: bool) -> None:
-        self.config = config
-        self.callbacks = callbacks
-        self.progress = progress
-        self.run_dir = rundir.prepare(config.out, resume=config.resume, force=config.force)
-        self.phases: list[dict[str, Any]] = []
-        self.notes: list[str] = []
-        self.cache_stats: dict[str, dict[str, Any]] = {}
-        self.encoder: Any = None
-        self.eval_features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    A given setting that differs from the run's, and may not change on resuming, is
+    refused by name.
+    """
+    from zoo.fs import read_json
+    from zoo.train.rundir import CONFIG
 
-    def run(self) -> Run:
-        import keras
+    if not (out / CONFIG).is_file():
+        raise RunDirError(f"{out} holds no run to resume (no {CONFIG}); drop --resume to start one")
+    saved = FinetuneConfig.from_dict(read_json(out / CONFIG)["settings"])
+    asked = FinetuneConfig.from_dict({**saved.to_dict(), **given}).to_dict()
+    recorded = saved.to_dict()
+    _refuse_changes(out, recorded, {k: asked[k] for k in given})
+    keep = {k: v for k, v in asked.items() if k in given and k in FinetuneConfig.RESUMABLE}
+    return FinetuneConfig.from_dict({**recorded, **keep, "out": str(out), "resume": True})
 
-        from zoo.train.distribute import choose_strategy, set_precision
 
-        started = time.time()
-        self._check_resume()
-        keras.utils.set_random_seed(self.config.seed)
-        self.policy = set_precision(self.config.mixed_precision)
-        self.strategy, self.strategy_name = choose_strategy()
-        self._load_data()
-        with self.strategy.scope():
-            self._build_model()
-        self._write_config()
-        self._train()
-        metrics = self._evaluate()
-        summary = self._write_results(metrics, time.time() - started)
-        scores = {split: m.to_dict() for split, m in metrics.items()}
-        return Run(self.run_dir, self.images.labels, self.classifier, self.phases, scores, summary)
+def _check_resume(config: FinetuneConfig, run_dir: RunDir) -> None:
+    """A whole config given for resuming must match the run's in every fixed setting."""
+    _refuse_changes(run_dir.path, run_dir.read_config()["settings"], config.to_dict())
 
-    # --- set-up -------------------------------------------------------------------------
 
-    def _check_resume(self) -> None:
-        if not self.config.resume:
-            return
-        saved = rundir.read_json(self.run_dir / rundir.CONFIG)["settings"]
-        current = self.config.to_dict()
-        changed = sorted(
-            k for k in current if k not in FinetuneConfig.RESUMABLE and saved.get(k) != current[k]
+def _refuse_changes(out: Path, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
+    fixed = set(asked) - FinetuneConfig.RESUMABLE - {"out"}
+    changed = sorted(k for k in fixed if recorded.get(k) != asked[k])
+    if changed:
+        differences = ", ".join(f"{k} {recorded.get(k)!r} (asked {asked[k]!r})" for k in changed)
+        raise ConfigError(
+            f"{out} was started with other settings: {differences}; resume without them to "
+            "continue with the run's own, or start a new run"
         )
-        if changed:
-            raise ConfigError(
-                f"{self.run_dir} was started with other settings ({', '.join(changed)}); "
-                "resume it with the same ones, or start a new run"
-            )
 
-    def _load_data(self) -> None:
-        from zoo.data.dataset import load_image_set
 
-        config = self.config
-        self.images = load_image_set(
+def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress: bool) -> Run:
+    """The recipe: data, network, the phases, evaluation, the run's files."""
+    import keras
+
+    from zoo.data.dataset import load_image_set
+    from zoo.train.distribute import choose_strategy, precision
+
+    started = time.monotonic()
+    with precision(config.mixed_precision) as policy:
+        strategy, strategy_name = choose_strategy()
+        keras.utils.set_random_seed(config.seed)
+        images = load_image_set(
             config.data,
             val_split=config.val_split,
             test_split=config.test_split,
             bands=config.bands,
+            progress=progress,
         )
+        with strategy.scope():
+            network = _build_network(config, images, progress)
+        run_dir.begin(_config_record(config, network, images, strategy_name, policy), images.labels)
+        trainer = _Trainer(config, run_dir, images, network, strategy, callbacks, progress)
+        trainer.train()
+        metrics = trainer.evaluate()
+        summary = trainer.write_results(metrics, time.monotonic() - started)
+    return Run(
+        path=run_dir.path,
+        config=run_dir.read_config(),
+        labels=images.labels,
+        phases=trainer.phases,
+        metrics={split: m.to_dict() for split, m in metrics.items()},
+        summary=summary,
+        model=network.classifier,
+    )
 
-    def _build_model(self) -> None:
-        import zoo
-        from zoo.train.model import build_classifier, build_head
 
-        config = self.config
-        registry = (
-            zoo.load_registry(config.registry_files)
-            if config.registry_files
-            else zoo.get_registry()
-        )
-        spec = registry.get(config.backbone) if not Path(config.backbone).exists() else None
-        self.backbone = zoo.create_backbone(
-            config.backbone,
-            weights=config.weights,
-            input_shape=self._input_shape(spec),
-            registry=registry,
-            progress=self.progress,
-            **config.backbone_options,
-        )
-        self.spec = self.backbone.backbone_spec
-        self.pretrained = (
-            config.weights is not None
-            or self.backbone.load_report is not None
-            or self.spec.build_path == SOURCE_BUILDER  # a saved model carries its weights
-        )
-        if not self.pretrained and config.strategy == "head":
+def _build_network(config: FinetuneConfig, images: ImageSet, progress: bool) -> Any:
+    from zoo.build import create_backbone
+    from zoo.plugin_loader import get_registry
+    from zoo.sources import source_kind
+    from zoo.train.model import build_network
+
+    registry = get_registry(config.registry_files)
+    spec = None if source_kind(config.backbone) else registry.get(config.backbone)
+    backbone = create_backbone(
+        config.backbone,
+        weights=config.weights,
+        input_shape=_input_shape(config, spec, images.channels),
+        registry=registry,
+        progress=progress,
+        **config.backbone_options,
+    )
+    return build_network(
+        backbone,
+        len(images.labels),
+        bands=config.bands,
+        hidden=config.hidden,
+        dropout=config.dropout,
+        weights_given=config.weights is not None,
+    )
+
+
+def _input_shape(config: FinetuneConfig, spec: Any, data_channels: int) -> tuple[int, ...] | None:
+    size = config.image_size
+    channels = len(config.bands) if config.bands else data_channels
+    if size is None:
+        return None if spec is None else (*spec.input_shape[:2], channels)
+    if len(size) == 1:
+        return (size[0], size[0], channels)
+    if len(size) == 2:
+        return (*size, channels)
+    return tuple(size)
+
+
+def _config_record(
+    config: FinetuneConfig, network: Any, images: ImageSet, strategy: str, policy: str
+) -> dict[str, Any]:
+    """What config.json holds: everything needed to understand, repeat or load the run."""
+    from zoo.versions import library_versions
+
+    report = network.backbone.load_report
+    geometry = network.geometry
+    return {
+        "settings": config.to_dict(),
+        "versions": library_versions(),
+        "backbone": network.spec.to_dict(),
+        "model_modules": list(network.spec.model_modules),
+        "input_shape": [*geometry.size, geometry.channels],
+        "labels": list(images.labels),
+        "data": images.summary(),
+        "load_report": report.to_dict() if report else None,
+        "strategy": strategy,
+        "precision": policy,
+    }
+
+
+class _Trainer:
+    """The phases of one run, its evaluation and its results; each method is one step."""
+
+    def __init__(
+        self,
+        config: FinetuneConfig,
+        run_dir: RunDir,
+        images: ImageSet,
+        network: Any,
+        strategy: Any,
+        callbacks: list[Any],
+        progress: bool,
+    ) -> None:
+        from zoo.train.feature_cache import SplitFeatures
+        from zoo.train.phases import PhaseRecord
+
+        self.config = config
+        self.run_dir = run_dir
+        self.images = images
+        self.network = network
+        self.strategy = strategy
+        self.callbacks = callbacks
+        self.progress = progress
+        self.phases: list[PhaseRecord] = []
+        self.notes: list[str] = []
+        self.features: SplitFeatures | None = None  # set when the head trains on cached features
+        if not network.pretrained and config.strategy == "head":
             self.notes.append("random backbone weights with --strategy head: only the head learns")
             warnings.warn(
                 "training only a head on a randomly initialised backbone; pass --weights, or "
                 "use --strategy full to train the whole network",
-                UserWarning,
-                stacklevel=2,
+                TrainingWarning,
+                stacklevel=4,
             )
-        self.size = tuple(int(d) for d in self.backbone.inputs[0].shape[1:3])
-        self.channels = int(self.backbone.inputs[0].shape[-1])
-        feature_dim = int(self.backbone.outputs[0].shape[-1])
-        self.head = build_head(
-            feature_dim, len(self.images.labels), hidden=config.hidden, dropout=config.dropout
-        )
-        self.classifier = build_classifier(
-            self.backbone, self.head, self.spec.preprocessing, pretrained=self.pretrained
-        )
 
-    def _input_shape(self, spec: Any) -> tuple[int, ...] | None:
-        size = self.config.image_size
-        channels = len(self.config.bands) if self.config.bands else self.images.channels
-        if size is None:
-            if spec is None:
-                return None
-            return (*spec.input_shape[:2], channels)
-        if len(size) == 1:
-            return (size[0], size[0], channels)
-        if len(size) == 2:
-            return (*size, channels)
-        return tuple(size)
+    # --- the phases ---------------------------------------------------------------------
 
-    def _write_config(self) -> None:
-        report = self.backbone.load_report
-        rundir.write_json(
-            self.run_dir / rundir.CONFIG,
-            {
-                "settings": self.config.to_dict(),
-                "versions": rundir.versions(),
-                "backbone": self.spec.to_dict(),
-                "input_shape": [*self.size, self.channels],
-                "labels": list(self.images.labels),
-                "data": self.images.summary(),
-                "load_report": report.to_dict() if report else None,
-                "strategy": self.strategy_name,
-                "precision": self.policy,
-            },
-        )
-        rundir.write_text(self.run_dir / "labels.txt", "\n".join(self.images.labels) + "\n")
-
-    # --- training -----------------------------------------------------------------------
-
-    def _train(self) -> None:
-        config = self.config
-        pretrained = self.pretrained
+    def train(self) -> None:
+        config, pretrained = self.config, self.network.pretrained
         if config.strategy != "full" or pretrained:
             self._head_phase()
         if config.strategy == "top":
             self._tune_phase(f"top{config.unfreeze}", blocks=config.unfreeze)
         elif config.strategy == "full":
-            self._tune_phase("full", blocks=None, lr=config.tune_lr if pretrained else config.lr)
+            self._tune_phase(
+                "full", blocks=None, lr=config.finetune_lr if pretrained else config.lr
+            )
         elif config.strategy == "progressive":
             self._progressive()
 
     def _head_phase(self) -> None:
-        self.backbone.trainable = False
-        if self.config.cache:  # the head alone, on cached features
-            model, (train, val, steps) = self.head, self._feature_datasets()
+        from zoo.train.feature_cache import split_features
+        from zoo.train.model import build_encoder
+        from zoo.train.phases import PhaseRecord
+
+        config, network = self.config, self.network
+        network.backbone.trainable = False
+        if config.cache:  # the head alone, on cached features
+            self.features = split_features(
+                build_encoder(network.backbone, network.spec.preprocessing),
+                self.images,
+                network.geometry,
+                scheme=network.spec.preprocessing,
+                augment=config.augment,
+                batch_size=config.batch_size,
+                progress=self.progress,
+            )
+            model, (train, val, steps) = (
+                network.head,
+                self.features.datasets(config.batch_size, config.seed),
+            )
         else:
-            model, (train, val, steps) = self.classifier, self._image_datasets()
-        self._phase("head", model, train, val, steps, self.config.lr, self.config.epochs)
+            model, (train, val, steps) = network.classifier, self._image_datasets()
+        self._phase(PhaseRecord("head", config.lr), model, train, val, steps, config.epochs)
 
-    def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> float:
+    def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> Any:
         from zoo.train.model import set_trainable_top
+        from zoo.train.phases import PhaseRecord
 
-        unfrozen = set_trainable_top(self.backbone, self.spec.blocks, blocks)
+        network = self.network
+        unfrozen = set_trainable_top(network.backbone, network.spec.blocks, blocks)
+        record = PhaseRecord(name, lr or self.config.finetune_lr, unfrozen_blocks=unfrozen)
         train, val, steps = self._image_datasets()
-        result = self._phase(
-            name,
-            self.classifier,
-            train,
-            val,
-            steps,
-            lr or self.config.tune_lr,
-            self.config.tune_epochs,
+        return self._phase(
+            record, network.classifier, train, val, steps, self.config.finetune_epochs
         )
-        self.phases[-1]["unfrozen_blocks"] = unfrozen
-        return result
 
     def _progressive(self) -> None:
         from zoo.train.model import block_boundaries
 
-        total = len(block_boundaries(self.backbone, self.spec.blocks))
+        network = self.network
+        total = len(block_boundaries(network.backbone, network.spec.blocks))
         if not total:
             raise ConfigError(
-                f"backbone '{self.spec.name}' declares no blocks; use --strategy head or full"
+                f"backbone '{network.spec.name}' declares no blocks; use --strategy head or full"
             )
-        best = self.phases[-1]["best"]
+        best = self.phases[-1].best
         for blocks in range(1, total + 1):
-            previous = [w.numpy() for w in self.classifier.weights]
-            score = self._tune_phase(f"top{blocks}", blocks=blocks)
-            if not score < best:
-                for variable, value in zip(self.classifier.weights, previous, strict=True):
+            previous = [w.numpy() for w in network.classifier.weights]
+            record = self._tune_phase(f"top{blocks}", blocks=blocks)
+            if not record.best < best:
+                for variable, value in zip(network.classifier.weights, previous, strict=True):
                     variable.assign(value)
+                record.kept = False
                 self.notes.append(
-                    f"progressive: stopped at {blocks - 1} block(s); unfreezing block {blocks} did not improve validation loss"
+                    f"progressive: stopped at {blocks - 1} block(s); unfreezing block {blocks} "
+                    "did not improve validation loss"
                 )
-                self.phases[-1]["kept"] = False
                 break
-            best = score
+            best = record.best
 
-    def _phase(
-        self, name: str, model: Any, train: Any, val: Any, steps: int, lr: float, epochs: int
-    ) -> float:
+    def _phase(self, record: Any, model: Any, train: Any, val: Any, steps: int, epochs: int) -> Any:
         import keras
 
         from zoo.train.phases import run_phase
 
-        folder = self.run_dir / "checkpoints" / name
-        board = keras.callbacks.TensorBoard(log_dir=str(self.run_dir / "tensorboard" / name))
+        config, run_dir = self.config, self.run_dir
+        record.first_epoch = sum(p.epochs_done for p in self.phases)
+        board = keras.callbacks.TensorBoard(log_dir=str(run_dir.tensorboard_folder(record.name)))
         with self.strategy.scope():
-            result = run_phase(
-                name,
+            record = run_phase(
+                record,
                 model,
                 train,
                 val,
-                folder=folder,
+                folder=run_dir.phase_folder(record.name),
                 epochs=epochs,
-                lr=lr,
-                optimizer=self.config.optimizer,
-                schedule=self.config.schedule,
+                optimizer=config.optimizer,
+                schedule=config.schedule,
                 steps_per_epoch=steps,
-                patience=self.config.patience,
-                class_weight=self.images.class_weights() if self.config.class_weights else None,
+                patience=config.patience,
+                class_weight=self.images.class_weights() if config.class_weights else None,
                 callbacks=[board, *self.callbacks],
-                verbose=1 if self.progress else 2,
+                verbose=_keras_verbosity(self.progress),
             )
-        first = sum(len(p["history"].get("loss", [])) for p in self.phases)
-        self.phases.append(
-            {
-                "name": name,
-                "first_epoch": first,
-                "lr": lr,
-                "best": result.best,
-                "epochs": result.epochs_done,
-                "history": result.history,
-            }
-        )
-        return result.best
-
-    # --- data for the phases ------------------------------------------------------------
+        self.phases.append(record)
+        return record
 
     def _image_datasets(self) -> tuple[Any, Any, int]:
-        from zoo.data.pipeline import image_dataset
+        from zoo.data.pipeline import split_datasets
 
-        common = {
-            "size": self.size,
-            "channels": self.channels,
-            "bands": self.config.bands,
-            "batch_size": self.config.batch_size,
-        }
-        train_samples = self.images.split("train")
-        train = image_dataset(
-            train_samples,
-            shuffle=True,
-            augment=self.config.augment,
-            seed=self.config.seed,
-            **common,
+        config = self.config
+        return split_datasets(
+            self.images,
+            self.network.geometry,
+            batch_size=config.batch_size,
+            augment=config.augment,
+            seed=config.seed,
         )
-        val = image_dataset(self.images.split("val"), **common)
-        return train, val, math.ceil(len(train_samples) / self.config.batch_size)
-
-    def _feature_datasets(self) -> tuple[Any, Any, int]:
-        import tensorflow as tf
-
-        if self.config.augment:  # 8 views for training, one for evaluation
-            features = self._features(("train",), views=8) | self._features(
-                ("val", "test"), views=1
-            )
-        else:  # one pass over every image
-            features = self._features(("train", "val", "test"), views=1)
-        self.eval_features = features
-        (train_x, train_y), (val_x, val_y) = features["train"], features["val"]
-        seed = self.config.seed
-
-        def one_view(stack: Any, label: Any) -> tuple[Any, Any]:
-            view = tf.random.uniform((), 0, tf.shape(stack)[0], dtype=tf.int32, seed=seed)
-            return stack[view], label
-
-        train = (
-            tf.data.Dataset.from_tensor_slices((train_x, train_y))
-            .shuffle(len(train_y), seed=seed, reshuffle_each_iteration=True)
-            .map(one_view, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(self.config.batch_size)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        val = tf.data.Dataset.from_tensor_slices((val_x[:, 0], val_y)).batch(self.config.batch_size)
-        return train, val, math.ceil(len(train_y) / self.config.batch_size)
-
-    def _features(
-        self, splits: tuple[str, ...], views: int
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Cached features and labels of the given splits, computed in one pass."""
-        from zoo.train.feature_cache import cached_features, features_key, weights_digest
-        from zoo.train.model import build_encoder
-
-        if self.encoder is None:  # the backbone is frozen while features are cached
-            self.encoder = build_encoder(self.backbone, self.spec.preprocessing)
-            self.weights_digest = weights_digest(self.backbone)
-        groups = {split: self.images.split(split) for split in splits}
-        samples = [sample for group in groups.values() for sample in group]
-        key = features_key(
-            self.weights_digest,
-            self.spec.preprocessing,
-            self.size,
-            self.channels,
-            self.config.bands,
-            views,
-        )
-        features, stats = cached_features(
-            self.encoder,
-            samples,
-            key=key,
-            size=self.size,
-            channels=self.channels,
-            bands=self.config.bands,
-            views=views,
-            batch_size=self.config.batch_size,
-            progress=self.progress,
-        )
-        self.cache_stats["+".join(splits)] = {
-            "key": stats.key,
-            "reused": stats.reused,
-            "computed": stats.computed,
-            "stored_views": stats.views,
-        }
-        result, start = {}, 0
-        for split, group in groups.items():
-            labels = np.array([s.label for s in group], dtype="int32")
-            result[split] = (features[start : start + len(group)], labels)
-            start += len(group)
-        return result
 
     # --- results ------------------------------------------------------------------------
 
-    def _evaluate(self) -> dict[str, Any]:
+    def evaluate(self) -> dict[str, Any]:
+        """Metrics of the validation and test splits (those that hold images)."""
         from zoo.train.evaluate import predict
         from zoo.train.metrics import classification_metrics
 
+        network, batch_size = self.network, self.config.batch_size
         results = {}
         for split in ("val", "test"):
             samples = self.images.split(split)
             if not samples:
                 continue
-            if self.config.strategy == "head" and self.config.cache:
+            if self.config.strategy == "head" and self.features is not None:
                 # the backbone never changed: its cached features give the same answer
-                features, _ = self.eval_features[split]
-                probabilities = self.head.predict(
-                    features[:, 0], batch_size=self.config.batch_size, verbose=0
-                )
+                features = self.features.identity_view(split)
+                probabilities = network.head.predict(features, batch_size=batch_size, verbose=0)
             else:
-                probabilities = predict(
-                    self.classifier,
-                    samples,
-                    self.size,
-                    self.channels,
-                    self.config.bands,
-                    self.config.batch_size,
-                )
+                probabilities = predict(network.classifier, samples, network.geometry, batch_size)
             truth = [s.label for s in samples]
             results[split] = classification_metrics(truth, probabilities, self.images.labels)
         return results
 
-    def _write_results(self, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
-        from zoo.train.plots import plot_confusion_matrix, plot_learning_curves
-
-        run = self.run_dir
-        merged: dict[str, list[float]] = {}
-        for phase in self.phases:
-            for key, values in phase["history"].items():
-                merged.setdefault(key, []).extend(values)
-        rundir.write_json(run / "history.json", {"phases": self.phases, "epochs": merged})
-        plot_learning_curves(
-            merged,
-            run / "learning_curves.png",
-            phases=[(p["name"], p["first_epoch"] + 1) for p in self.phases],
-        )
-        text = []
-        for split, result in metrics.items():
-            rundir.write_json(run / f"metrics_{split}.json", result.to_dict())
-            plot_confusion_matrix(result.confusion, result.labels, run / f"confusion_{split}.png")
-            text += [f"== {split} ==", *result.lines(), ""]
-        rundir.write_text(run / "metrics.txt", "\n".join(text))
-        self.classifier.save(run / "model.keras")  # the best weights, preprocessing included
-        self.head.save_weights(run / "head.weights.h5")
-        if self.config.strategy != "head":  # a trained backbone, reusable as --weights
-            self.backbone.save_weights(run / "backbone.weights.h5")
+    def write_results(self, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """History, plots, metrics and models into the run folder; the summary last."""
+        run_dir, network = self.run_dir, self.network
+        history = run_dir.write_history(self.phases)
+        run_dir.write_plots(history, self.phases)
+        run_dir.write_metrics(metrics)
+        trained_backbone = network.backbone if self.config.strategy != "head" else None
+        run_dir.save_models(network.classifier, network.head, trained_backbone)
         summary = {
             "data": self.images.summary(),
             "skipped_files": len(self.images.skipped),
-            "feature_cache": self.cache_stats,
-            "phases": [{k: v for k, v in p.items() if k != "history"} for p in self.phases],
+            "feature_cache": (
+                {name: s.to_dict() for name, s in self.features.stats.items()}
+                if self.features
+                else {}
+            ),
+            "phases": [p.summary() for p in self.phases],
             "notes": self.notes,
             "seconds": round(seconds, 1),
             "metrics": {
@@ -471,5 +400,17 @@ class _Trainer:
                 for split, m in metrics.items()
             },
         }
-        rundir.write_json(run / "summary.json", summary)
+        run_dir.write_summary(summary)
         return summary
+
+
+def _keras_verbosity(progress: bool) -> int:
+    """A live progress bar on a terminal, one line per epoch in a log, nothing when quiet.
+
+    Keras writes its progress to standard output.
+    """
+    import sys
+
+    if not progress:
+        return 0
+    return 1 if sys.stdout.isatty() else 2

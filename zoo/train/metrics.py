@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.errors import MetricsError
+
 DEFAULT_BINS = 15
 _TOLERANCE = 1e-6  # float32 softmax rounding may land a hair outside [0, 1]
 
@@ -100,14 +102,16 @@ def expected_calibration_error(
     """
     probs = np.asarray(probabilities)
     if probs.ndim != 2:
-        raise ValueError(f"probabilities must be 2-D (samples x classes), got shape {probs.shape}")
+        raise MetricsError(
+            f"probabilities must be 2-D (samples x classes), got shape {probs.shape}"
+        )
     truth, probs = _validated(y_true, probs, probs.shape[1])
     return _ece(truth, probs, bins)
 
 
 def _ece(truth: np.ndarray, probs: np.ndarray, bins: int) -> float:
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+        raise MetricsError(f"bins must be a positive integer, got {bins!r}")
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == truth
     inner_edges = np.linspace(0.0, 1.0, int(bins) + 1)[1:-1]
@@ -152,45 +156,45 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def _check_labels(labels: tuple[str, ...]) -> None:
     if not labels:
-        raise ValueError("labels is empty: give one name per class")
+        raise MetricsError("labels is empty: give one name per class")
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
-        raise ValueError(f"labels must be unique; repeated: {', '.join(duplicates)}")
+        raise MetricsError(f"labels must be unique; repeated: {', '.join(duplicates)}")
 
 
 def _validated(
     y_true: Sequence[int] | np.ndarray, probabilities: np.ndarray, classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """y_true as int64 class indices and probabilities as float64, or a ValueError saying why."""
+    """y_true as int64 class indices and probabilities as float64, or a MetricsError saying why."""
     truth = np.asarray(y_true)
     probs = np.asarray(probabilities)
     if truth.ndim != 1:
-        raise ValueError(
+        raise MetricsError(
             f"y_true must be 1-D (one class index per sample), got shape {truth.shape}"
         )
     if truth.size == 0:
-        raise ValueError("y_true is empty: there is nothing to evaluate")
+        raise MetricsError("y_true is empty: there is nothing to evaluate")
     if not np.issubdtype(truth.dtype, np.integer):
-        raise ValueError(f"y_true must hold integer class indices, got dtype {truth.dtype}")
+        raise MetricsError(f"y_true must hold integer class indices, got dtype {truth.dtype}")
     if probs.ndim != 2 or probs.shape[1] != classes:
-        raise ValueError(
+        raise MetricsError(
             f"probabilities must have shape (samples, {classes}) with one column per label, "
             f"got {probs.shape}"
         )
     if probs.shape[0] != truth.shape[0]:
-        raise ValueError(
+        raise MetricsError(
             f"y_true has {truth.shape[0]} samples but probabilities has {probs.shape[0]} rows"
         )
     if not np.issubdtype(probs.dtype, np.number) or np.issubdtype(probs.dtype, np.complexfloating):
-        raise ValueError(f"probabilities must be real numbers, got dtype {probs.dtype}")
+        raise MetricsError(f"probabilities must be real numbers, got dtype {probs.dtype}")
     probs = probs.astype(np.float64)
     if not np.isfinite(probs).all() or probs.min() < -_TOLERANCE or probs.max() > 1 + _TOLERANCE:
-        raise ValueError(
+        raise MetricsError(
             "probabilities must be finite and within [0, 1]; pass softmax outputs, not logits"
         )
     out_of_range = truth[(truth < 0) | (truth >= classes)]
     if out_of_range.size:
-        raise ValueError(
+        raise MetricsError(
             f"y_true holds class index {int(out_of_range[0])}, outside 0..{classes - 1} "
             f"for {classes} labels"
         )

@@ -12,11 +12,49 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import keras
 
+from zoo.data.images import ImageGeometry
 from zoo.errors import SpecError
 from zoo.preprocessing import Preprocessing
+from zoo.spec import BackboneSpec
+
+
+@dataclass
+class Network:
+    """The classifier being fine-tuned, its parts, and what the recipe needs to know of them.
+
+    ``pretrained`` is True when the backbone's weights were trained before (weights were
+    loaded, or it came from a model file); the recipe then starts with a frozen backbone.
+    """
+
+    backbone: keras.Model
+    head: keras.Model
+    classifier: keras.Model
+    spec: BackboneSpec
+    geometry: ImageGeometry
+    pretrained: bool
+
+
+def build_network(
+    backbone: keras.Model,
+    classes: int,
+    *,
+    bands: Sequence[str] | None,
+    hidden: Sequence[int] = (),
+    dropout: float = 0.2,
+    weights_given: bool = False,
+) -> Network:
+    """A new head on ``backbone`` (made by zoo.create_backbone) and the classifier of both."""
+    spec: BackboneSpec = backbone.backbone_spec
+    pretrained = weights_given or backbone.load_report is not None or spec.carries_weights
+    height, width, channels = (int(d) for d in backbone.inputs[0].shape[1:])
+    geometry = ImageGeometry((height, width), channels, tuple(bands) if bands else None)
+    head = build_head(int(backbone.outputs[0].shape[-1]), classes, hidden=hidden, dropout=dropout)
+    classifier = build_classifier(backbone, head, spec.preprocessing, pretrained=pretrained)
+    return Network(backbone, head, classifier, spec, geometry, pretrained)
 
 
 def build_head(

@@ -1,16 +1,16 @@
 """One training phase (head, top blocks, ...), checkpointed every epoch so it can resume.
 
 A phase owns its optimizer and early stopping. After every epoch it saves the model and
-optimizer (a TF checkpoint), the best weights so far and a small JSON state (epochs
-done, history, best validation loss, patience used), so an interrupted run continues
-exactly where it stopped. When the phase ends, the best weights are restored.
+optimizer (a TF checkpoint numbered by the epoch), the best weights so far and its
+record (epochs done, history, best validation loss), in that order and each file
+atomically; the record is written last and names the checkpoint it goes with, so a run
+killed at any moment resumes from a consistent epoch. When the phase ends, the best
+weights are restored.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,21 +19,43 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from zoo.fs import atomic_file, read_json, write_json
+
 MONITOR = "val_loss"
+STATE = "state.json"
+BEST_WEIGHTS = "best.weights.h5"
+CHECKPOINTS = "checkpoint"
 
 
 @dataclass
-class PhaseResult:
-    """How a phase went: its history per epoch and the best validation loss it reached."""
+class PhaseRecord:
+    """What a phase is and how it went: settings, history per epoch, best validation loss.
+
+    ``first_epoch`` counts the epochs of the phases before it (for plots);
+    ``unfrozen_blocks`` is None while the backbone is frozen; ``kept`` is False when a
+    progressive phase did not improve and its weights were rolled back.
+    """
 
     name: str
+    lr: float
+    first_epoch: int = 0
+    unfrozen_blocks: int | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     best: float = math.inf
     epochs_done: int = 0
     finished: bool = False
+    kept: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its per-epoch history, for the run summary."""
+        return {k: v for k, v in self.to_dict().items() if k != "history"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PhaseRecord:
+        return cls(**data)
 
 
 def make_optimizer(name: str, lr: float, schedule: str, steps: int) -> keras.optimizers.Optimizer:
@@ -47,14 +69,13 @@ def make_optimizer(name: str, lr: float, schedule: str, steps: int) -> keras.opt
 
 
 def run_phase(
-    name: str,
+    record: PhaseRecord,
     model: keras.Model,
     train: tf.data.Dataset,
     val: tf.data.Dataset,
     *,
     folder: Path,
     epochs: int,
-    lr: float,
     optimizer: str,
     schedule: str,
     steps_per_epoch: int,
@@ -62,87 +83,100 @@ def run_phase(
     class_weight: dict[int, float] | None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
-) -> PhaseResult:
-    """Train ``model`` for one phase, resuming from ``folder`` if an earlier run stopped in it."""
+) -> PhaseRecord:
+    """Train ``model`` for one phase, resuming from ``folder`` if an earlier run stopped in it.
+
+    ``record`` names the phase and its learning rate; the returned record is the one
+    saved in ``folder`` (the earlier run's, continued, when resuming).
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    state = _read_state(folder, name)
-    if state.finished:
-        model.load_weights(folder / "best.weights.h5")
-        return state
-    opt = make_optimizer(optimizer, lr, schedule, epochs * steps_per_epoch)
+    record = read_record(folder) or record
+    if record.finished:
+        model.load_weights(folder / BEST_WEIGHTS)
+        return record
+    opt = make_optimizer(optimizer, record.lr, schedule, epochs * steps_per_epoch)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     opt.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt)
-    manager = tf.train.CheckpointManager(checkpoint, str(folder / "checkpoint"), max_to_keep=1)
-    if state.epochs_done and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
-    keeper = _PhaseKeeper(state, folder, manager, patience)
-    if state.epochs_done < epochs and not keeper.exhausted:
+    manager = tf.train.CheckpointManager(checkpoint, str(folder / CHECKPOINTS), max_to_keep=2)
+    if record.epochs_done:
+        checkpoint.restore(_checkpoint_of(manager, record.epochs_done)).expect_partial()
+    keeper = _PhaseKeeper(record, folder, manager, patience)
+    if record.epochs_done < epochs and not keeper.exhausted:
         model.fit(
             train,
             validation_data=val,
             epochs=epochs,
-            initial_epoch=state.epochs_done,
+            initial_epoch=record.epochs_done,
             class_weight=class_weight,
             callbacks=[keeper, *callbacks],
+            shuffle=False,  # the datasets shuffle themselves
             verbose=verbose,
         )
-    if (folder / "best.weights.h5").exists():
-        model.load_weights(folder / "best.weights.h5")
-    state.finished = True
-    _write_state(folder, state)
-    return state
+    if (folder / BEST_WEIGHTS).exists():
+        model.load_weights(folder / BEST_WEIGHTS)
+    record.finished = True
+    write_json(folder / STATE, record.to_dict())
+    return record
+
+
+def read_record(folder: Path) -> PhaseRecord | None:
+    """The record a phase saved in ``folder``, or None if it never finished an epoch."""
+    path = folder / STATE
+    return PhaseRecord.from_dict(read_json(path)) if path.exists() else None
+
+
+def _checkpoint_of(manager: tf.train.CheckpointManager, epoch: int) -> str:
+    """The checkpoint saved at the end of ``epoch`` (its number), which the record trusts."""
+    for path in manager.checkpoints:
+        if path.endswith(f"-{epoch}"):
+            return path
+    raise FileNotFoundError(
+        f"no checkpoint of epoch {epoch} in {manager.directory}; the run folder was changed "
+        "by hand: start the run again"
+    )
 
 
 class _PhaseKeeper(keras.callbacks.Callback):
     """Early stopping on the validation loss, with all of its state saved every epoch."""
 
     def __init__(
-        self, state: PhaseResult, folder: Path, manager: tf.train.CheckpointManager, patience: int
-    ):
+        self,
+        record: PhaseRecord,
+        folder: Path,
+        manager: tf.train.CheckpointManager,
+        patience: int,
+    ) -> None:
         super().__init__()
-        self.state = state
+        self.record = record
         self.folder = folder
         self.manager = manager
         self.patience = patience
-        self.wait = _wait(state)
 
     @property
     def exhausted(self) -> bool:
-        return self.wait >= self.patience
+        return _epochs_since_best(self.record) >= self.patience
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
+        record = self.record
         for key, value in logs.items():
-            self.state.history.setdefault(key, []).append(float(value))
-        self.state.epochs_done = epoch + 1
+            record.history.setdefault(key, []).append(float(value))
+        record.epochs_done = epoch + 1
         current = float(logs.get(MONITOR, math.inf))
-        if current < self.state.best:
-            self.state.best = current
-            self.model.save_weights(self.folder / "best.weights.h5")
-        self.wait = _wait(self.state)
-        self.manager.save()
-        _write_state(self.folder, self.state)
+        if current < record.best:
+            record.best = current
+            with atomic_file(self.folder / BEST_WEIGHTS) as partial:
+                self.model.save_weights(partial)
+        self.manager.save(checkpoint_number=record.epochs_done)
+        write_json(self.folder / STATE, record.to_dict())  # last: it vouches for the rest
         if self.exhausted:
             self.model.stop_training = True
 
 
-def _wait(state: PhaseResult) -> int:
+def _epochs_since_best(record: PhaseRecord) -> int:
     """Epochs since the best validation loss, read from the history (so it survives a resume)."""
-    losses = state.history.get(MONITOR, [])
+    losses = record.history.get(MONITOR, [])
     if not losses:
         return 0
     return len(losses) - 1 - min(range(len(losses)), key=losses.__getitem__)
-
-
-def _read_state(folder: Path, name: str) -> PhaseResult:
-    path = folder / "state.json"
-    if not path.exists():
-        return PhaseResult(name)
-    return PhaseResult(**json.loads(path.read_text()))
-
-
-def _write_state(folder: Path, state: PhaseResult) -> None:
-    temporary = folder / "state.json.tmp"
-    temporary.write_text(json.dumps(state.to_dict(), indent=1))
-    os.replace(temporary, folder / "state.json")

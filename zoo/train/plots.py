@@ -6,14 +6,15 @@ without a display and leaves matplotlib's global backend and figure registry unt
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from zoo.errors import MetricsError
+from zoo.fs import atomic_file
 
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 ANNOTATE_MAX_CLASSES = 30
@@ -37,7 +38,7 @@ def plot_learning_curves(
         if _series(history, key) or _series(history, f"val_{key}")
     ]
     if not panels:
-        raise ValueError(
+        raise MetricsError(
             "history has no loss or accuracy values to plot; expected Keras keys such as "
             f"'loss' and 'val_loss', got {sorted(history)}"
         )
@@ -63,12 +64,12 @@ def plot_confusion_matrix(
     counts = np.asarray(confusion)
     classes = len(labels)
     if counts.shape != (classes, classes):
-        raise ValueError(
+        raise MetricsError(
             f"confusion must be {classes} x {classes} (one row and column per label), "
             f"got shape {counts.shape}"
         )
     if classes == 0:
-        raise ValueError("labels is empty: there is no confusion matrix to plot")
+        raise MetricsError("labels is empty: there is no confusion matrix to plot")
     shown = _row_fractions(counts) if normalize else counts
     top = 1.0 if normalize else float(max(counts.max(), 1))
     side = min(4.0 + 0.45 * classes, 40.0)
@@ -147,12 +148,6 @@ def _annotate(axes, counts: np.ndarray, intensity: np.ndarray) -> None:
 
 def _save(figure: Figure, path: str | Path) -> Path:
     """Write next to the destination, then rename: a reader never sees half a PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
+    with atomic_file(path) as partial:
         FigureCanvasAgg(figure).print_png(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return Path(path)

@@ -14,9 +14,7 @@ import os
 import posixpath
 import re
 import shutil
-import sys
 import tarfile
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -25,11 +23,12 @@ from typing import IO
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import click
 import requests
 
-from zoo.errors import DownloadError, WeightsError
+from zoo.errors import DownloadError, WeightsError, WeightsWarning
+from zoo.fs import temporary_name
 from zoo.paths import zoo_home
+from zoo.progress import Progress
 from zoo.spec import WeightSource
 
 CHUNK_SIZE = 64 * 1024
@@ -110,7 +109,7 @@ def _fetch_url(source: WeightSource, basename: str, owner: str, progress: bool) 
     if checksum is None:
         warnings.warn(
             f"{owner}: no checksum is recorded for {url}; {dest} is downloaded unverified",
-            UserWarning,
+            WeightsWarning,
             stacklevel=3,
         )
     part = dest.with_name(dest.name + ".part")
@@ -246,12 +245,12 @@ def _stream_body(
 ) -> int:
     """Copy the body to ``stream`` chunk by chunk, returning how many bytes arrived."""
     written = 0
-    with _progress_bar(total, offset, progress, label) as bar:
+    with Progress(f"Downloading {label}", total, enabled=progress, unit="B") as bar:
+        bar.update(offset)
         for chunk in response.iter_content(CHUNK_SIZE):
             stream.write(chunk)
             written += len(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
+            bar.update(len(chunk))
     return written
 
 
@@ -267,17 +266,6 @@ def _content_length(response: requests.Response) -> int | None:
     """The body length the server announced, or None when it did not say."""
     value = response.headers.get("Content-Length", "")
     return int(value) if value.isdigit() else None
-
-
-def _progress_bar(
-    total: int | None, done: int, enabled: bool, label: str
-) -> contextlib.AbstractContextManager:
-    """A click progress bar on stderr, or nothing when asked not to or the size is unknown."""
-    if not enabled or not total:
-        return contextlib.nullcontext(None)
-    bar = click.progressbar(length=total, label=f"Downloading {label}", file=sys.stderr)
-    bar.update(done)
-    return bar
 
 
 def _reason(exc: BaseException) -> str:
@@ -373,7 +361,8 @@ def _extract_into(folder: Path, member: str, wanted: list[tuple[str, Reader]]) -
     itself (or its ``.index``) moves last, so a present target means a complete extraction.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    scratch = temporary_name(folder)
+    scratch.mkdir()
     try:
         for name, read in wanted:
             with read() as source, open(scratch / posixpath.basename(name), "wb") as out:

@@ -1,4 +1,4 @@
-"""zoo-tinynet: a tiny CNN backbone, as an example of a third-party zoo plugin."""
+"""zoo-tinynet: a tiny CNN backbone and a command, as an example of a third-party zoo plugin."""
 
 from __future__ import annotations
 
@@ -36,3 +36,17 @@ def register_backbones(register):
             licence="Apache-2.0",
         )
     )
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.command("tinynet")
+    @click.option("--width", default=16, show_default=True, help="Filters of the first block.")
+    def tinynet_command(width: int) -> None:
+        """Print tinynet's layers and parameter count at its default input shape."""
+        model = build_tinynet((32, 32, 3), width=width)
+        for layer in model.layers:
+            click.echo(f"{layer.name:16} {layer.count_params():>8,}")
+        click.echo(f"total {model.count_params():,} parameters, {2 * width} features")

@@ -1,6 +1,6 @@
-"""registry.yaml: the catalog of named backbones, read into BackboneSpecs.
+"""Reading registry.yaml files (catalogs of named backbones) into BackboneSpecs.
 
-A catalog file is data only. Its ``backbones`` mapping holds one entry per name, and
+A registry file is data only. Its ``backbones`` mapping holds one entry per name, and
 each entry says how the backbone is made in exactly one way:
 
 ``build: "package.module:function"``
@@ -11,7 +11,7 @@ each entry says how the backbone is made in exactly one way:
     a self-describing model: a SavedModel directory, a ``.keras`` or ``.h5`` file, or a
     TF1 ``.meta`` graph with its checkpoint beside it.
 
-Relative paths are resolved against the catalog file's folder. Errors name the file,
+Relative paths are resolved against the registry file's folder. Errors name the file,
 the entry and the field.
 """
 
@@ -27,11 +27,8 @@ from typing import Any
 
 import yaml
 
-from zoo.errors import CatalogError, SpecError, ZooError
-from zoo.spec import BackboneSpec, WeightSource
-
-#: Builds a backbone from a self-describing model file; written with the weight loaders.
-SOURCE_BUILDER = "zoo.sources:build_from_source"
+from zoo.errors import RegistryFileError, SpecError, ZooError
+from zoo.spec import MODEL_FILE_BUILDER, MODEL_FILE_LAYER_MODULES, BackboneSpec, WeightSource
 
 _HOW = ("build", "base", "source")
 _COMMON = (
@@ -42,6 +39,7 @@ _COMMON = (
     "weights",
     "blocks",
     "checkpoint_rename",
+    "layer_modules",
     "options",
     "licence",
     "citation",
@@ -52,17 +50,17 @@ _WEIGHT_FIELDS = ("url", "path", "sha256", "md5", "member", "licence", "descript
 
 
 @dataclass(frozen=True)
-class CatalogEntry:
+class RegistryEntry:
     """One parsed entry: its spec, and whether it may replace an existing name."""
 
     spec: BackboneSpec
     override: bool
 
 
-def read_catalog(
+def read_registry_file(
     path: str | Path, lookup: Callable[[str], BackboneSpec] | None = None
-) -> Iterator[CatalogEntry]:
-    """Yield the entries of the catalog at ``path`` in file order.
+) -> Iterator[RegistryEntry]:
+    """Yield the entries of the registry file at ``path`` in file order.
 
     ``lookup`` resolves ``base:`` names; it is called lazily, so entries may build on
     earlier entries of the same file once the caller has registered them.
@@ -72,21 +70,23 @@ def read_catalog(
     for name, fields in backbones.items():
         try:
             yield _entry(path, str(name), fields, lookup)
-        except CatalogError:
+        except RegistryFileError:
             raise
         except ZooError as exc:
-            raise CatalogError(f"{path}: entry '{name}': {_strip_owner(str(exc), name)}") from None
+            raise RegistryFileError(
+                f"{path}: entry '{name}': {_strip_owner(str(exc), name)}"
+            ) from None
 
 
 @functools.cache
-def _builtin_entries() -> tuple[CatalogEntry, ...]:
+def _builtin_entries() -> tuple[RegistryEntry, ...]:
     packaged = resources.files("zoo") / "registry.yaml"
     with resources.as_file(packaged) as path:
-        return tuple(read_catalog(path))
+        return tuple(read_registry_file(path))
 
 
 def builtin_specs(module: str) -> list[BackboneSpec]:
-    """The packaged catalog's specs whose builders live in ``module``.
+    """The packaged registry.yaml's specs whose builders live in ``module``.
 
     Built-in plugins register these: the code lives in the plugin, the metadata (sizes,
     weight URLs, licences, citations) in registry.yaml.
@@ -99,41 +99,41 @@ def _load_backbones(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CatalogError(f"registry file {path} does not exist") from None
+        raise RegistryFileError(f"registry file {path} does not exist") from None
     except OSError as exc:
-        raise CatalogError(f"cannot read registry file {path}: {exc.strerror}") from None
+        raise RegistryFileError(f"cannot read registry file {path}: {exc.strerror}") from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(f"{path}:{where}: not valid YAML: {problem}") from None
+        raise RegistryFileError(f"{path}:{where}: not valid YAML: {problem}") from None
     if document is None:
         return {}
     if not isinstance(document, dict) or set(document) - {"backbones"}:
-        raise CatalogError(
+        raise RegistryFileError(
             f"{path}: the file must hold one mapping, 'backbones:', of named entries"
         )
     backbones = document.get("backbones") or {}
     if not isinstance(backbones, dict):
-        raise CatalogError(f"{path}: 'backbones' must map names to entries")
+        raise RegistryFileError(f"{path}: 'backbones' must map names to entries")
     return backbones
 
 
 def _entry(
     path: Path, name: str, fields: Any, lookup: Callable[[str], BackboneSpec] | None
-) -> CatalogEntry:
+) -> RegistryEntry:
     where = f"{path}: entry '{name}'"
     fail = functools.partial(_field_error, where)
 
     if not isinstance(fields, dict):
-        raise CatalogError(f"{where} must be a mapping of fields")
+        raise RegistryFileError(f"{where} must be a mapping of fields")
     for key in fields:
         if key not in _FIELDS:
             near = difflib.get_close_matches(str(key), _FIELDS, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(_FIELDS)})"
-            raise fail(str(key), f"is not a catalog field{hint}")
+            raise fail(str(key), f"is not a registry file field{hint}")
     how = [key for key in _HOW if key in fields]
     if len(how) != 1:
         raise fail("build", "or 'base' or 'source' must be given, exactly one of them")
@@ -151,14 +151,14 @@ def _entry(
     }
     if "input_shape" in fields:
         given["input_shape"] = fields["input_shape"]
-    for key in ("blocks", "checkpoint_rename"):
+    for key in ("blocks", "checkpoint_rename", "layer_modules"):
         if key in fields:
             given[key] = fields[key]
-    catalog = str(path)
+    registry_file = str(path)
 
     if how == ["base"]:
         if lookup is None:
-            raise fail("base", "cannot be used in this catalog")
+            raise fail("base", "cannot be used in this file")
         base = lookup(str(fields["base"]))
         merged = {w.name: w for w in base.weights}
         merged.update({w.name: w for w in weights})
@@ -169,10 +169,10 @@ def _entry(
             build_options={**base.build_options, **options},
             plugin=None,
             distribution=None,
-            catalog=catalog,
+            registry_file=registry_file,
             **given,
         )
-        return CatalogEntry(spec, override)
+        return RegistryEntry(spec, override)
 
     if "input_shape" not in fields:
         raise fail("input_shape", "is required: [height, width, channels]")
@@ -180,8 +180,9 @@ def _entry(
         source = fields["source"]
         if not isinstance(source, str) or not source:
             raise fail("source", "must be the path of a SavedModel, .keras, .h5 or .meta file")
-        build: str = SOURCE_BUILDER
+        build: str = MODEL_FILE_BUILDER
         options = {"source": str(_resolve(path, source)), **options}
+        given.setdefault("layer_modules", MODEL_FILE_LAYER_MODULES)
     else:
         build = fields["build"]
         if not isinstance(build, str):
@@ -191,10 +192,10 @@ def _entry(
         build=build,
         weights=weights,
         build_options=options,
-        catalog=catalog,
+        registry_file=registry_file,
         **given,
     )
-    return CatalogEntry(spec, override)
+    return RegistryEntry(spec, override)
 
 
 def _weights(path: Path, where: str, value: Any) -> tuple[WeightSource, ...]:
@@ -222,17 +223,17 @@ def _weights(path: Path, where: str, value: Any) -> tuple[WeightSource, ...]:
         try:
             sources.append(WeightSource(name=str(weight_name), **entry))
         except SpecError as exc:
-            raise CatalogError(f"{where}: {exc}") from None
+            raise RegistryFileError(f"{where}: {exc}") from None
     return tuple(sources)
 
 
-def _field_error(where: str, field: str, problem: str) -> CatalogError:
-    return CatalogError(f"{where}: field '{field}' {problem}")
+def _field_error(where: str, field: str, problem: str) -> RegistryFileError:
+    return RegistryFileError(f"{where}: field '{field}' {problem}")
 
 
-def _resolve(catalog_path: Path, value: str) -> Path:
+def _resolve(registry_path: Path, value: str) -> Path:
     candidate = Path(value).expanduser()
-    return candidate if candidate.is_absolute() else (catalog_path.parent / candidate).resolve()
+    return candidate if candidate.is_absolute() else (registry_path.parent / candidate).resolve()
 
 
 def _strip_owner(message: str, name: str) -> str:

@@ -1,4 +1,4 @@
-"""registry.yaml files: the packaged catalog, user files, and clear errors for bad entries."""
+"""registry.yaml files: the packaged one, user files, and clear errors for bad entries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
-from zoo import CatalogError, UnknownBackboneError, load_registry
-from zoo.catalog import SOURCE_BUILDER, builtin_specs, read_catalog
+from zoo import RegistryFileError, UnknownBackboneError, load_registry
+from zoo.registry_file import builtin_specs, read_registry_file
+from zoo.spec import MODEL_FILE_BUILDER
 
 BUILTIN_NAMES = {
     "resnet50",
@@ -28,9 +29,10 @@ def write(path, text):
     return path
 
 
-def test_packaged_catalog_holds_every_builtin_with_metadata():
+def test_packaged_registry_file_holds_every_builtin_with_metadata():
     specs = {s.name: s for s in builtin_specs("zoo.plugins.resnet")}
-    assert set(specs) == {"resnet50", "resnet101", "resnet152", "resnet50_v2"}
+    assert {"resnet50", "resnet101", "resnet152", "resnet50_v2"} <= set(specs)
+    assert all(s.build_path.startswith("zoo.plugins.resnet:") for s in specs.values())
     resnet50 = specs["resnet50"]
     assert resnet50.input_shape == (224, 224, 3)
     assert resnet50.preprocessing == "caffe"
@@ -41,7 +43,7 @@ def test_packaged_catalog_holds_every_builtin_with_metadata():
 
 
 def test_every_builtin_name_is_registered_by_a_plugin():
-    registry = load_registry(entry_points=False, user_catalog=False)
+    registry = load_registry(entry_points=False, user_registry=False)
     names = {s.name for s in registry}
     assert BUILTIN_NAMES <= names
     for name in BUILTIN_NAMES:
@@ -50,7 +52,7 @@ def test_every_builtin_name_is_registered_by_a_plugin():
         assert spec.citation, name
 
 
-def test_user_catalog_entries_of_all_three_kinds(tmp_path):
+def test_user_registry_file_entries_of_all_three_kinds(tmp_path):
     (tmp_path / "ckpt").mkdir()
     path = write(
         tmp_path / "registry.yaml",
@@ -75,25 +77,25 @@ def test_user_catalog_entries_of_all_three_kinds(tmp_path):
         """
         % ("0" * 64),
     )
-    registry = load_registry([path], entry_points=False, user_catalog=False)
+    registry = load_registry([path], entry_points=False, user_registry=False)
 
     saved = registry.get("galaxy_saved")
-    assert saved.build_path == SOURCE_BUILDER
+    assert saved.build_path == MODEL_FILE_BUILDER
     assert saved.build_options["source"] == str(tmp_path / "models" / "galaxies" / "3")
     assert saved.build_options["signature"] == "serving_default"
-    assert saved.catalog == str(path) and saved.plugin is None
+    assert saved.registry_file == str(path) and saved.plugin is None
 
     lab = registry.get("resnet50_lab")
     base = registry.get("resnet50")
     assert lab.build == base.build and lab.input_shape == base.input_shape
     assert {w.name for w in lab.weights} == {"imagenet", "lab"}
     assert lab.weight("lab").path == str(tmp_path / "ckpt" / "model.ckpt-20000")
-    assert "catalog" in lab.provider
+    assert "registry file" in lab.provider
 
     assert registry.get("coded").weight("web").checksum == ("sha256", "0" * 64)
 
 
-def test_user_catalog_in_zoo_home_is_read(zoo_home):
+def test_user_registry_file_in_zoo_home_is_read(zoo_home):
     write(
         zoo_home / "registry.yaml",
         """
@@ -151,24 +153,24 @@ def test_user_catalog_in_zoo_home_is_read(zoo_home):
 def test_bad_entries_name_file_entry_and_field(tmp_path, body, expected):
     path = tmp_path / "bad.yaml"
     path.write_text(body)
-    with pytest.raises(CatalogError, match=expected) as caught:
-        load_registry([path], entry_points=False, user_catalog=False)
+    with pytest.raises(RegistryFileError, match=expected) as caught:
+        load_registry([path], entry_points=False, user_registry=False)
     assert str(path) in str(caught.value)
 
 
-def test_missing_catalog_file_is_a_clear_error(tmp_path):
-    with pytest.raises(CatalogError, match="does not exist"):
-        list(read_catalog(tmp_path / "nope.yaml"))
+def test_missing_registry_file_is_a_clear_error(tmp_path):
+    with pytest.raises(RegistryFileError, match="does not exist"):
+        list(read_registry_file(tmp_path / "nope.yaml"))
 
 
-def test_catalog_name_clash_needs_override(tmp_path):
+def test_registry_file_name_clash_needs_override(tmp_path):
     clash = write(tmp_path / "clash.yaml", "backbones:\n  resnet50: {base: resnet101}\n")
     with pytest.raises(Exception, match="resnet50.*duplicates.*plugin resnet"):
-        load_registry([clash], entry_points=False, user_catalog=False)
+        load_registry([clash], entry_points=False, user_registry=False)
     allowed = write(
         tmp_path / "ok.yaml", "backbones:\n  resnet50: {base: resnet101, override: true}\n"
     )
-    registry = load_registry([allowed], entry_points=False, user_catalog=False)
+    registry = load_registry([allowed], entry_points=False, user_registry=False)
     assert registry.get("resnet50").build_path.endswith(":resnet101")
 
 
@@ -181,12 +183,12 @@ def test_entries_may_build_on_earlier_entries_of_the_same_file(tmp_path):
           second: {base: first, preprocessing: none}
         """,
     )
-    registry = load_registry([path], entry_points=False, user_catalog=False)
+    registry = load_registry([path], entry_points=False, user_registry=False)
     assert registry.get("second").input_shape == (48, 48, 1)
     with pytest.raises(UnknownBackboneError):
         registry.get("third")
 
 
-def test_empty_catalog_file_adds_nothing(tmp_path):
+def test_empty_registry_file_adds_nothing(tmp_path):
     path = write(tmp_path / "empty.yaml", "# nothing yet\n")
-    assert list(read_catalog(path)) == []
+    assert list(read_registry_file(path)) == []

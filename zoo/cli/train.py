@@ -1,0 +1,183 @@
+"""``zoo finetune`` and ``zoo evaluate``: train a classifier on a backbone, score it on new data."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from zoo.cli.app import EXIT_INTERRUPTED
+from zoo.cli.options import (
+    BackboneOptions,
+    backbone_options,
+    parse_list,
+    parse_shape,
+    registry_option,
+)
+from zoo.errors import TrainingInterrupted
+from zoo.train.config import OPTIMIZERS, SCHEDULES, STRATEGIES, FinetuneConfig
+
+default = FinetuneConfig.default
+
+
+@click.command("finetune")
+@click.argument("backbone")
+@click.argument("data", type=click.Path(exists=True))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Run directory to write."
+)
+@backbone_options
+@click.option(
+    "--strategy", type=click.Choice(STRATEGIES), default=default("strategy"), show_default=True
+)
+@click.option(
+    "--unfreeze",
+    default=default("unfreeze"),
+    show_default=True,
+    help="Blocks to unfreeze with --strategy top.",
+)
+@click.option(
+    "--epochs",
+    default=default("epochs"),
+    show_default=True,
+    help="Epochs of head training (upper bound).",
+)
+@click.option(
+    "--finetune-epochs", type=int, help="Epochs of each unfreezing phase [default: --epochs]."
+)
+@click.option("--batch-size", default=default("batch_size"), show_default=True)
+@click.option("--lr", default=default("lr"), show_default=True, help="Learning rate of the head.")
+@click.option(
+    "--finetune-lr", type=float, help="Learning rate of unfrozen blocks [default: lr/10]."
+)
+@click.option(
+    "--optimizer", type=click.Choice(OPTIMIZERS), default=default("optimizer"), show_default=True
+)
+@click.option(
+    "--schedule", type=click.Choice(SCHEDULES), default=default("schedule"), show_default=True
+)
+@click.option(
+    "--patience",
+    default=default("patience"),
+    show_default=True,
+    help="Early stopping: epochs without a better val loss.",
+)
+@click.option("--image-size", help="H, H,W or H,W,C [default: the backbone's].")
+@click.option("--bands", help="Bands to use, by index or name: 0,1,2 or g,r,i.")
+@click.option(
+    "--augment/--no-augment",
+    default=default("augment"),
+    show_default=True,
+    help="Random rotations and flips.",
+)
+@click.option(
+    "--cache/--no-cache",
+    default=default("cache"),
+    show_default=True,
+    help="Cache frozen-backbone features.",
+)
+@click.option(
+    "--class-weights/--no-class-weights", default=default("class_weights"), show_default=True
+)
+@click.option("--val-split", default=default("val_split"), show_default=True)
+@click.option("--test-split", default=default("test_split"), show_default=True)
+@click.option("--hidden", help="Hidden layer sizes of the head, e.g. 256 or 512,128.")
+@click.option("--dropout", default=default("dropout"), show_default=True)
+@click.option(
+    "--mixed-precision/--no-mixed-precision", default=None, help="[default: on with a GPU]"
+)
+@click.option("--seed", default=default("seed"), show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--force", is_flag=True, help="Replace a run already in --out.")
+@registry_option
+def finetune_command(
+    backbone: str,
+    data: str,
+    out: str,
+    backbone_options: BackboneOptions,
+    image_size: str | None,
+    bands: str | None,
+    hidden: str | None,
+    registries: Sequence[str],
+    **settings: Any,
+) -> None:
+    """Fine-tune BACKBONE on the labelled images in DATA (class folders or a CSV catalog).
+
+    With --resume the run continues with the settings it started with; options given with
+    it must agree, except --epochs, --finetune-epochs and --patience.
+    """
+    from zoo.train.finetune import finetune
+
+    settings.update(
+        weights=backbone_options.weights,
+        backbone_options=backbone_options.loading(),
+        image_size=parse_shape(image_size, "--image-size", (1, 2, 3)) if image_size else None,
+        bands=parse_list(bands),
+        hidden=tuple(int(h) for h in parse_list(hidden) or ()),
+        registry_files=tuple(registries),
+    )
+    try:
+        if settings["resume"]:
+            run = finetune(backbone, data, out, progress=True, **_given_on_command_line(settings))
+        else:
+            config = FinetuneConfig(backbone, data, out, **settings)
+            run = finetune(config=config, progress=True)
+    except TrainingInterrupted as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    for split in ("val", "test"):
+        scores = run.summary["metrics"].get(split)
+        if scores:
+            click.echo(
+                f"{split}: accuracy {scores['accuracy']:.3f}, macro F1 {scores['macro_f1']:.3f}, "
+                f"ECE {scores['expected_calibration_error']:.3f}"
+            )
+    skipped = run.summary["skipped_files"]
+    if skipped:
+        click.echo(f"skipped {skipped} unreadable file(s); see {run.path / 'summary.json'}")
+    click.echo(f"run written to {run.path}")
+
+
+#: Settings that options of another name set (the rest share their option's name).
+_SET_BY = {
+    "backbone_options": (
+        "skip",
+        "rename",
+        "strict",
+        "feature_layer",
+        "input_tensor",
+        "feature_tensor",
+        "signature",
+        "output_name",
+        "unsafe",
+    ),
+    "registry_files": ("registries",),
+}
+
+
+def _given_on_command_line(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings whose options the user typed (not left at their defaults)."""
+    ctx = click.get_current_context()
+    typed = {
+        name
+        for name in ctx.params
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    return {k: v for k, v in settings.items() if typed & set(_SET_BY.get(k, (k,)))}
+
+
+@click.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("data", type=click.Path(exists=True))
+@click.option("--name", help="Name of the evaluation folder [default: the data folder's name].")
+@click.option("--batch-size", default=default("batch_size"), show_default=True)
+def evaluate_command(run: str, data: str, name: str | None, batch_size: int) -> None:
+    """Score the model of RUN on every image of DATA; writes RUN/evaluations/NAME/."""
+    from zoo.train.evaluate import evaluate_run
+
+    metrics, folder = evaluate_run(run, data, name=name, batch_size=batch_size, progress=True)
+    for line in metrics.lines():
+        click.echo(line)
+    click.echo(f"written to {folder}")
