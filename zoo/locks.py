@@ -11,7 +11,6 @@ import fcntl
 import os
 import sys
 from pathlib import Path
-from types import TracebackType
 
 from zoo.errors import FolderLockedError
 
@@ -56,12 +55,7 @@ class FolderLock:
     def __enter__(self) -> FolderLock:
         return self.acquire()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

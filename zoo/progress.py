@@ -1,7 +1,8 @@
 """Progress of long steps (checking files, computing features, downloading) on stderr.
 
-On a terminal one line is redrawn in place; in a log (CI, a pipe) a line is written at
-every tenth of the way, so a long step is never silent and never floods the log. The
+On a terminal one line is redrawn in place; in a log (CI, a pipe) a line is written
+every ``LOG_INTERVAL`` seconds and when the step ends, so a long step is never silent
+and a short one takes one line. The
 library reports progress only when its caller asks (``progress=True``); the CLI asks.
 """
 
@@ -12,6 +13,7 @@ import time
 from typing import IO
 
 BAR_WIDTH = 24
+LOG_INTERVAL = 10.0  # seconds between lines in a log
 
 
 class Progress:
@@ -34,8 +36,8 @@ class Progress:
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.done = 0
         self.started = time.monotonic()
-        self._shown_tenth = -1
-        self._drawn = 0.0
+        self._drawn = self.started
+        self._written: int | None = None  # how much was done when the last line was written
 
     def __enter__(self) -> Progress:
         self._show()
@@ -49,29 +51,24 @@ class Progress:
         self._show()
 
     def close(self) -> None:
-        if self.enabled and self.interactive:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.enabled and (self.interactive or self._written != self.done):
+            self._write(final=True)
         self.enabled = False
 
     def _show(self) -> None:
         if not self.enabled:
             return
-        if self.interactive:
-            now = time.monotonic()
-            if now - self._drawn >= 0.1 or self.done >= (self.total or 0):
-                self._drawn = now
-                self._draw()
-            return
-        tenth = int(10 * self.done / self.total) if self.total else 0
-        if tenth != self._shown_tenth:
-            self._shown_tenth = tenth
-            self.stream.write(self._line() + "\n")
-            self.stream.flush()
+        now = time.monotonic()
+        if now - self._drawn >= (0.1 if self.interactive else LOG_INTERVAL):
+            self._drawn = now
+            self._write(final=False)
 
-    def _draw(self) -> None:
-        self.stream.write("\r" + self._line())
+    def _write(self, final: bool) -> None:
+        self._written = self.done
+        if self.interactive:
+            self.stream.write("\r" + self._line() + ("\n" if final else ""))
+        else:
+            self.stream.write(self._line() + "\n")
         self.stream.flush()
 
     def _line(self) -> str:

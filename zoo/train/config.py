@@ -105,8 +105,26 @@ class FinetuneConfig:
                 values[key] = tuple(values[key])
         return cls(**values)
 
-    # Settings that may differ when a run is resumed.
-    RESUMABLE = frozenset({"resume", "force", "epochs", "finetune_epochs", "patience"})
+    def resume_with(self, given: dict[str, Any]) -> FinetuneConfig:
+        """This recorded config, to continue its run; ``given`` settings must agree with it.
+
+        Those in RESUMABLE replace the recorded ones; any other that differs is refused
+        by name.
+        """
+        recorded = self.to_dict()
+        asked = FinetuneConfig.from_dict({**recorded, **given}).to_dict()
+        changed = sorted(k for k in given if k not in self.RESUMABLE and recorded[k] != asked[k])
+        if changed:
+            differences = ", ".join(f"{k} {recorded[k]!r} (asked {asked[k]!r})" for k in changed)
+            raise ConfigError(
+                f"the run in {self.out} was started with other settings: {differences}; resume "
+                "without them to continue with the run's own, or start a new run"
+            )
+        kept = {k: asked[k] for k in given if k in self.RESUMABLE}
+        return FinetuneConfig.from_dict({**recorded, **kept, "resume": True, "force": False})
+
+    # Settings that may differ when a run is resumed (the folder may have moved).
+    RESUMABLE = frozenset({"out", "resume", "force", "epochs", "finetune_epochs", "patience"})
 
 
 _SEQUENCES = ("image_size", "bands", "hidden", "registry_files")

@@ -13,16 +13,37 @@ Every phase checkpoints each epoch: ``resume=True`` continues an interrupted run
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.data.dataset import ImageSet
+import keras
+
+from zoo.build import create_backbone
+from zoo.data.dataset import ImageSet, load_image_set
+from zoo.data.pipeline import split_datasets
 from zoo.errors import ConfigError, RunDirError, TrainingInterrupted, TrainingWarning
+from zoo.fs import read_json
+from zoo.plugin_loader import get_registry
+from zoo.sources import source_kind
 from zoo.train.config import FinetuneConfig
-from zoo.train.rundir import Run, RunDir
+from zoo.train.distribute import choose_strategy, precision
+from zoo.train.evaluate import predict
+from zoo.train.feature_cache import SplitFeatures, split_features
+from zoo.train.metrics import ClassificationMetrics, classification_metrics
+from zoo.train.model import (
+    Network,
+    block_boundaries,
+    build_encoder,
+    build_network,
+    set_trainable_top,
+)
+from zoo.train.phases import PhaseRecord, run_phase
+from zoo.train.rundir import CONFIG, Run, RunDir
+from zoo.versions import library_versions
 
 
 def finetune(
@@ -49,7 +70,7 @@ def finetune(
         given = {"backbone": backbone, "data": data, **settings}
         given = {k: v for k, v in given.items() if v is not None}
         if settings.get("resume"):
-            config = resumed_config(Path(out), given)
+            config = _recorded_config(Path(out)).resume_with({**given, "out": str(out)})
         elif backbone is None or data is None:
             raise ConfigError("finetune needs a backbone, a data set and an output folder")
         else:
@@ -58,8 +79,8 @@ def finetune(
     run_dir.protect(config.data)
     try:
         with run_dir:
-            if config.resume:
-                _check_resume(config, run_dir)
+            if config.resume:  # a whole config must agree with the run's own
+                _recorded_config(run_dir.path).resume_with(config.to_dict())
             return _run(config, run_dir, list(callbacks), progress)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
@@ -68,47 +89,16 @@ def finetune(
         ) from None
 
 
-def resumed_config(out: Path, given: dict[str, Any]) -> FinetuneConfig:
-    """The settings a run in ``out`` started with, and the ``given`` ones that may change.
-
-    A given setting that differs from the run's, and may not change on resuming, is
-    refused by name.
-    """
-    from zoo.fs import read_json
-    from zoo.train.rundir import CONFIG
+def _recorded_config(out: Path) -> FinetuneConfig:
+    """The settings the run in ``out`` started with."""
 
     if not (out / CONFIG).is_file():
         raise RunDirError(f"{out} holds no run to resume (no {CONFIG}); drop --resume to start one")
-    saved = FinetuneConfig.from_dict(read_json(out / CONFIG)["settings"])
-    asked = FinetuneConfig.from_dict({**saved.to_dict(), **given}).to_dict()
-    recorded = saved.to_dict()
-    _refuse_changes(out, recorded, {k: asked[k] for k in given})
-    keep = {k: v for k, v in asked.items() if k in given and k in FinetuneConfig.RESUMABLE}
-    return FinetuneConfig.from_dict({**recorded, **keep, "out": str(out), "resume": True})
-
-
-def _check_resume(config: FinetuneConfig, run_dir: RunDir) -> None:
-    """A whole config given for resuming must match the run's in every fixed setting."""
-    _refuse_changes(run_dir.path, run_dir.read_config()["settings"], config.to_dict())
-
-
-def _refuse_changes(out: Path, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
-    fixed = set(asked) - FinetuneConfig.RESUMABLE - {"out"}
-    changed = sorted(k for k in fixed if recorded.get(k) != asked[k])
-    if changed:
-        differences = ", ".join(f"{k} {recorded.get(k)!r} (asked {asked[k]!r})" for k in changed)
-        raise ConfigError(
-            f"{out} was started with other settings: {differences}; resume without them to "
-            "continue with the run's own, or start a new run"
-        )
+    return FinetuneConfig.from_dict(read_json(out / CONFIG)["settings"])
 
 
 def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress: bool) -> Run:
     """The recipe: data, network, the phases, evaluation, the run's files."""
-    import keras
-
-    from zoo.data.dataset import load_image_set
-    from zoo.train.distribute import choose_strategy, precision
 
     started = time.monotonic()
     with precision(config.mixed_precision) as policy:
@@ -139,11 +129,7 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
     )
 
 
-def _build_network(config: FinetuneConfig, images: ImageSet, progress: bool) -> Any:
-    from zoo.build import create_backbone
-    from zoo.plugin_loader import get_registry
-    from zoo.sources import source_kind
-    from zoo.train.model import build_network
+def _build_network(config: FinetuneConfig, images: ImageSet, progress: bool) -> Network:
 
     registry = get_registry(config.registry_files)
     spec = None if source_kind(config.backbone) else registry.get(config.backbone)
@@ -178,10 +164,9 @@ def _input_shape(config: FinetuneConfig, spec: Any, data_channels: int) -> tuple
 
 
 def _config_record(
-    config: FinetuneConfig, network: Any, images: ImageSet, strategy: str, policy: str
+    config: FinetuneConfig, network: Network, images: ImageSet, strategy: str, policy: str
 ) -> dict[str, Any]:
     """What config.json holds: everything needed to understand, repeat or load the run."""
-    from zoo.versions import library_versions
 
     report = network.backbone.load_report
     geometry = network.geometry
@@ -207,14 +192,11 @@ class _Trainer:
         config: FinetuneConfig,
         run_dir: RunDir,
         images: ImageSet,
-        network: Any,
+        network: Network,
         strategy: Any,
         callbacks: list[Any],
         progress: bool,
     ) -> None:
-        from zoo.train.feature_cache import SplitFeatures
-        from zoo.train.phases import PhaseRecord
-
         self.config = config
         self.run_dir = run_dir
         self.images = images
@@ -250,9 +232,6 @@ class _Trainer:
             self._progressive()
 
     def _head_phase(self) -> None:
-        from zoo.train.feature_cache import split_features
-        from zoo.train.model import build_encoder
-        from zoo.train.phases import PhaseRecord
 
         config, network = self.config, self.network
         network.backbone.trainable = False
@@ -274,9 +253,7 @@ class _Trainer:
             model, (train, val, steps) = network.classifier, self._image_datasets()
         self._phase(PhaseRecord("head", config.lr), model, train, val, steps, config.epochs)
 
-    def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> Any:
-        from zoo.train.model import set_trainable_top
-        from zoo.train.phases import PhaseRecord
+    def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> PhaseRecord:
 
         network = self.network
         unfrozen = set_trainable_top(network.backbone, network.spec.blocks, blocks)
@@ -287,7 +264,6 @@ class _Trainer:
         )
 
     def _progressive(self) -> None:
-        from zoo.train.model import block_boundaries
 
         network = self.network
         total = len(block_boundaries(network.backbone, network.spec.blocks))
@@ -310,10 +286,9 @@ class _Trainer:
                 break
             best = record.best
 
-    def _phase(self, record: Any, model: Any, train: Any, val: Any, steps: int, epochs: int) -> Any:
-        import keras
-
-        from zoo.train.phases import run_phase
+    def _phase(
+        self, record: PhaseRecord, model: Any, train: Any, val: Any, steps: int, epochs: int
+    ) -> PhaseRecord:
 
         config, run_dir = self.config, self.run_dir
         record.first_epoch = sum(p.epochs_done for p in self.phases)
@@ -338,7 +313,6 @@ class _Trainer:
         return record
 
     def _image_datasets(self) -> tuple[Any, Any, int]:
-        from zoo.data.pipeline import split_datasets
 
         config = self.config
         return split_datasets(
@@ -351,10 +325,8 @@ class _Trainer:
 
     # --- results ------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate(self) -> dict[str, ClassificationMetrics]:
         """Metrics of the validation and test splits (those that hold images)."""
-        from zoo.train.evaluate import predict
-        from zoo.train.metrics import classification_metrics
 
         network, batch_size = self.network, self.config.batch_size
         results = {}
@@ -372,7 +344,9 @@ class _Trainer:
             results[split] = classification_metrics(truth, probabilities, self.images.labels)
         return results
 
-    def write_results(self, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def write_results(
+        self, metrics: dict[str, ClassificationMetrics], seconds: float
+    ) -> dict[str, Any]:
         """History, plots, metrics and models into the run folder; the summary last."""
         run_dir, network = self.run_dir, self.network
         history = run_dir.write_history(self.phases)
@@ -409,7 +383,6 @@ def _keras_verbosity(progress: bool) -> int:
 
     Keras writes its progress to standard output.
     """
-    import sys
 
     if not progress:
         return 0

@@ -30,8 +30,7 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import RunDirError
 from zoo.fs import (
@@ -43,6 +42,13 @@ from zoo.fs import (
     write_text,
 )
 from zoo.locks import FolderLock
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.data.images import ImageGeometry
+    from zoo.train.metrics import ClassificationMetrics
+    from zoo.train.phases import PhaseRecord
 
 MARKER = ".zoo-run"
 CONFIG = "config.json"
@@ -90,12 +96,7 @@ class RunDir:
             raise
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.lock.release()
 
     def _check(self) -> None:
@@ -160,7 +161,7 @@ class RunDir:
     def tensorboard_folder(self, phase: str) -> Path:
         return self.path / TENSORBOARD / phase
 
-    def write_history(self, phases: Sequence[Any]) -> dict[str, list[float]]:
+    def write_history(self, phases: Sequence[PhaseRecord]) -> dict[str, list[float]]:
         """The phase records and the per-epoch history they make together; returns the latter."""
         merged: dict[str, list[float]] = {}
         for phase in phases:
@@ -169,13 +170,13 @@ class RunDir:
         write_json(self.path / HISTORY, {"phases": [p.to_dict() for p in phases], "epochs": merged})
         return merged
 
-    def write_plots(self, history: dict[str, list[float]], phases: Sequence[Any]) -> None:
+    def write_plots(self, history: dict[str, list[float]], phases: Sequence[PhaseRecord]) -> None:
         from zoo.train.plots import plot_learning_curves
 
         starts = [(p.name, p.first_epoch + 1) for p in phases]
         plot_learning_curves(history, self.path / LEARNING_CURVES, phases=starts)
 
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
+    def write_metrics(self, metrics: dict[str, ClassificationMetrics]) -> None:
         """Each split's metrics as JSON and a confusion plot, and all of them as text."""
         from zoo.train.plots import plot_confusion_matrix
 
@@ -188,7 +189,9 @@ class RunDir:
             text += [f"== {split} ==", *result.lines(), ""]
         write_text(self.path / METRICS_TEXT, "\n".join(text))
 
-    def save_models(self, classifier: Any, head: Any, backbone: Any | None) -> None:
+    def save_models(
+        self, classifier: keras.Model, head: keras.Model, backbone: keras.Model | None
+    ) -> None:
         """The classifier (best weights, preprocessing included), the head, the backbone."""
         saves = [(MODEL, classifier.save), (HEAD_WEIGHTS, head.save_weights)]
         if backbone is not None:
@@ -216,13 +219,13 @@ class Run:
     path: Path
     config: dict[str, Any]
     labels: tuple[str, ...]
-    phases: list[Any]
+    phases: list[PhaseRecord]
     metrics: dict[str, dict[str, Any]]
     summary: dict[str, Any]
-    model: Any
+    model: keras.Model
 
     @property
-    def geometry(self) -> Any:
+    def geometry(self) -> ImageGeometry:
         """How the model reads image files: size, channels, bands."""
         from zoo.data.images import ImageGeometry
 
