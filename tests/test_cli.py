@@ -222,3 +222,23 @@ def test_plugins_lists_registry_files_beside_plugins(tmp_path):
     assert row.split()[-3:] == ["file", "mine,", "yours"]
     data = json.loads(invoke("plugins", "--json", "--registry", str(path)).output)
     assert data["registry_files"] == [{"path": str(path), "backbones": ["mine", "yours"]}]
+
+
+def test_registry_files_run_no_code_and_a_broken_user_one_is_a_warning(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(
+        "backbones:\n  evil:\n    build: os:system\n    input_shape: [8, 8, 3]\n"
+        f"    options: {{command: 'touch {marker}'}}\n"
+    )
+    refused = run_zoo("info", "evil", "--registry", str(evil))
+    assert refused.returncode == 1 and "no installed plugin registered" in refused.stderr
+    assert "write a plugin" in refused.stderr and not marker.exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "registry.yaml").write_text("backbones: [\n")
+    listing = run_zoo("list", "resnet50", env={"ZOO_HOME": str(home)})
+    assert listing.returncode == 0 and "resnet50" in listing.stdout
+    (line,) = listing.stderr.splitlines()
+    assert line.startswith(f"warning: {home / 'registry.yaml'}:") and "not valid YAML" in line
+    assert line.endswith("are unavailable until it is fixed")

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from zoo import RegistryFileError, UnknownBackboneError, load_registry
+from zoo import RegistryFileError, RegistryFileWarning, UnknownBackboneError, load_registry
 from zoo.registry_file import builtin_specs, read_registry_file
 from zoo.spec import MODEL_FILE_BUILDER
 
@@ -69,9 +69,10 @@ def test_user_registry_file_entries_of_all_three_kinds(tmp_path):
             weights:
               lab: ckpt/model.ckpt-20000
           coded:
-            build: mypkg.nets:build_net
+            build: zoo.plugins.keras_applications:application
+            options: {application: VGG16}
             input_shape: [32, 32, 3]
-            feature_dim: 64
+            feature_dim: 512
             weights:
               web: {url: "https://example.org/w.h5", sha256: "%s"}
         """
@@ -192,3 +193,26 @@ def test_entries_may_build_on_earlier_entries_of_the_same_file(tmp_path):
 def test_empty_registry_file_adds_nothing(tmp_path):
     path = write(tmp_path / "empty.yaml", "# nothing yet\n")
     assert list(read_registry_file(path)) == []
+
+
+def test_a_user_registry_file_cannot_run_code(tmp_path):
+    marker = tmp_path / "ran"
+    for fields in (
+        f"build: os:system\n    options: {{command: 'touch {marker}'}}",
+        "build: zoo.registry_file:read_registry_file",
+        "base: astro_cnn\n    layer_modules: [antigravity]",
+    ):
+        path = write(
+            tmp_path / "evil.yaml",
+            f"backbones:\n  evil:\n    input_shape: [8, 8, 3]\n    {fields}\n",
+        )
+        with pytest.raises(RegistryFileError, match="entry 'evil'.*write a plugin"):
+            load_registry([path], entry_points=False, user_registry=False)
+    assert not marker.exists()
+
+
+def test_a_broken_user_registry_file_is_a_warning_and_the_rest_works(zoo_home):
+    write(zoo_home / "registry.yaml", "backbones:\n  mine: {base: astro_cnn}\n  broken: [1, 2\n")
+    with pytest.warns(RegistryFileWarning, match="registry.yaml.*not valid YAML.*unavailable"):
+        registry = load_registry(entry_points=False)
+    assert "resnet50" in registry and "mine" not in registry

@@ -42,9 +42,24 @@ def dihedral_batch(images: Any, view: int) -> Any:
     return rot90(flipped, view % 4)
 
 
-def random_view(image: Any, seed: int | None = None, square: bool = True) -> Any:
-    """One image (HWC) in a random view, drawn from those its shape allows."""
+def random_view(image: Any, seed: Any, square: bool = True) -> Any:
+    """One image (HWC) in a view drawn from those its shape allows.
+
+    ``seed`` is a stateless seed (shape [2]): the same seed gives the same view, however
+    many threads map the data set.
+    """
     choices = tf.constant(view_ids(square), dtype=tf.int32)
-    view = choices[tf.random.uniform((), 0, len(choices), dtype=tf.int32, seed=seed)]
+    index = tf.random.stateless_uniform((), seed, 0, len(choices), dtype=tf.int32)
+    view = choices[index]
     flipped = tf.cond(view >= 4, lambda: tf.reverse(image, axis=[-2]), lambda: image)
     return tf.image.rot90(flipped, k=view % 4)
+
+
+def with_seeds(dataset: tf.data.Dataset, seed: int | None) -> tf.data.Dataset:
+    """Each element paired with a stateless seed, different every epoch, repeatable with ``seed``.
+
+    Random ops inside a parallel ``map`` draw in thread order, which changes from run to
+    run; a seed that travels with the element does not.
+    """
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip((dataset, seeds))

@@ -18,9 +18,10 @@ ZooWarning are printed by the CLI as one clean line each.
     ├── MetricsError (ValueError)     predictions that cannot be scored or plotted
     ├── RunDirError                   a run folder cannot be used as asked
     ├── FolderLockedError             another zoo process is writing that folder
+    ├── TrainingError                 training cannot go on (a NaN loss, too little memory)
     └── TrainingInterrupted           stopped by the user; the run can be resumed
     ZooWarning (UserWarning)
-    ├── PluginWarning, WeightsWarning, DataWarning, TrainingWarning
+    ├── PluginWarning, RegistryFileWarning, WeightsWarning, DataWarning, TrainingWarning
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class FolderLockedError(ZooError):
     """Another zoo process is writing the folder; the message names its process."""
 
 
+class TrainingError(ZooError):
+    """Training cannot go on as set up: the loss diverged, or the model cannot fit in memory."""
+
+
 class TrainingInterrupted(ZooError):
     """Training was interrupted; the run was checkpointed and can be resumed."""
 
@@ -100,6 +105,10 @@ class ZooWarning(UserWarning):
 
 class PluginWarning(ZooWarning):
     """A plugin was skipped; the rest of zoo keeps working."""
+
+
+class RegistryFileWarning(ZooWarning):
+    """The user's registry.yaml is broken; its backbones are left out."""
 
 
 class WeightsWarning(ZooWarning):

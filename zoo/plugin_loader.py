@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError, PluginWarning, one_line
+from zoo.errors import PluginError, PluginWarning, RegistryFileWarning, ZooError, one_line
 from zoo.paths import user_registry_path
 from zoo.registry import PluginInfo, Registry
 from zoo.registry_file import read_registry_file
@@ -90,11 +90,7 @@ def get_registry(registry_files: Sequence[str | Path] = ()) -> Registry:
     global _registry
     if _registry is None:
         _registry = registry_from(get_plugins())
-    if not registry_files:
-        return _registry
-    layered = _registry.copy()
-    add_registry_files(layered, registry_files)
-    return layered
+    return with_registry_files(_registry, registry_files) if registry_files else _registry
 
 
 def load_registry(
@@ -156,26 +152,31 @@ def registry_from(
             continue
         plugins.infos[plugins.infos.index(info)] = replace(info, backbones=names)
     registry.plugins = plugins.infos
-    user = [user_registry_path()] if user_registry and user_registry_path().is_file() else []
-    add_registry_files(registry, [*user, *registry_files])
-    return registry
-
-
-def add_registry_files(registry: Registry, paths: Sequence[str | Path]) -> None:
-    """Register the entries of each registry file, in order, on ``registry``."""
-    for path in paths:
-        for entry in read_registry_file(Path(path), registry.get):
-            registry.register(entry.spec, override=entry.override)
-
-
-def add_commands(cli: Any, plugins: Plugins | None = None) -> None:
-    """Let every working plugin add its commands to the ``zoo`` command group."""
-    plugins = plugins or get_plugins()
-    for info in plugins.working():
+    user = user_registry_path()
+    if user_registry and user.is_file():
         try:
-            plugins.call("register_commands", info, cli=cli)
-        except Exception as exc:
-            plugins.fail(info, exc, "its commands are unavailable")
+            registry = with_registry_files(registry, [user])
+        except ZooError as exc:  # like a broken plugin: the rest keeps working
+            warnings.warn(
+                f"{exc}; the backbones of {user} are unavailable until it is fixed",
+                RegistryFileWarning,
+                stacklevel=3,
+            )
+    return with_registry_files(registry, registry_files)
+
+
+def with_registry_files(registry: Registry, paths: Sequence[str | Path]) -> Registry:
+    """A copy of ``registry`` with the entries of each registry file added, in order.
+
+    The files describe models only: their ``build:`` entries may name only the builders
+    of backbones that plugins registered.
+    """
+    layered = registry.copy()
+    builders = {spec.build_path for spec in registry if spec.plugin}
+    for path in paths:
+        for entry in read_registry_file(Path(path), layered.get, builders=builders):
+            layered.register(entry.spec, override=entry.override)
+    return layered
 
 
 def _register_backbones(plugins: Plugins, registry: Registry, info: PluginInfo) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -58,18 +58,29 @@ class RegistryEntry:
 
 
 def read_registry_file(
-    path: str | Path, lookup: Callable[[str], BackboneSpec] | None = None
+    path: str | Path,
+    lookup: Callable[[str], BackboneSpec] | None = None,
+    *,
+    builders: Collection[str] | None = None,
 ) -> Iterator[RegistryEntry]:
     """Yield the entries of the registry file at ``path`` in file order.
 
     ``lookup`` resolves ``base:`` names; it is called lazily, so entries may build on
     earlier entries of the same file once the caller has registered them.
+
+    A registry file describes models; it does not run code. Unless it is trusted
+    (``builders`` None: the file zoo ships), ``build:`` may name only the ``builders``
+    that installed plugins registered, and ``layer_modules`` (modules to import) is not
+    allowed.
     """
     path = Path(path).expanduser()
     backbones = _load_backbones(path)
     for name, fields in backbones.items():
         try:
-            yield _entry(path, str(name), fields, lookup)
+            entry = _entry(path, str(name), fields, lookup)
+            if builders is not None:
+                _check_untrusted(fields, builders)
+            yield entry
         except RegistryFileError:
             raise
         except ZooError as exc:
@@ -225,6 +236,22 @@ def _weights(path: Path, where: str, value: Any) -> tuple[WeightSource, ...]:
         except SpecError as exc:
             raise RegistryFileError(f"{where}: {exc}") from None
     return tuple(sources)
+
+
+def _check_untrusted(fields: Any, builders: Collection[str]) -> None:
+    """Refuse what would run code from a registry file that zoo did not ship."""
+    build = fields.get("build")
+    if build is not None and build not in builders:
+        raise SpecError(
+            f"field 'build' names {build!r}, which no installed plugin registered; a registry "
+            "file may use only plugins' builders (`zoo info NAME` shows them, or use 'base:'); "
+            "to run code of your own, write a plugin (docs/plugins.md)"
+        )
+    if "layer_modules" in fields:
+        raise SpecError(
+            "field 'layer_modules' imports code, which only plugins and zoo's own registry "
+            "file may do; write a plugin (docs/plugins.md)"
+        )
 
 
 def _field_error(where: str, field: str, problem: str) -> RegistryFileError:

@@ -81,6 +81,12 @@ default = FinetuneConfig.default
 @click.option(
     "--class-weights/--no-class-weights", default=default("class_weights"), show_default=True
 )
+@click.option(
+    "--max-pixels",
+    default=default("max_pixels"),
+    show_default=True,
+    help="Skip images larger than this many pixels.",
+)
 @click.option("--val-split", default=default("val_split"), show_default=True)
 @click.option("--test-split", default=default("test_split"), show_default=True)
 @click.option("--hidden", help="Hidden layer sizes of the head, e.g. 256 or 512,128.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import warnings
 from collections import Counter
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.data import MAX_PIXELS
 from zoo.data.images import Band, is_image_file, read_image
 from zoo.errors import DataError, DataWarning, ImageError
 from zoo.progress import Progress
 
 SPLITS = ("train", "val", "test")
+NOT_UTF8 = "its name is not valid UTF-8; rename it"
 _SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -99,13 +102,19 @@ def load_image_set(
     bands: Sequence[Band] | None = None,
     labels: Sequence[str] | None = None,
     all_in: str | None = None,
+    channels: int | None = None,
+    max_pixels: int = MAX_PIXELS,
     workers: int | None = None,
     progress: bool = False,
 ) -> ImageSet:
     """Find, check and split the images of a class-folder tree or a CSV catalog.
 
     ``labels`` fixes the class list (evaluating a run on new data); ``all_in`` puts every
-    image in one split instead of hashing (``zoo evaluate`` uses "test").
+    image in one split instead of hashing (``zoo evaluate`` uses "test"). Every file is
+    read here, so that nothing about one file can stop training later: a file that
+    cannot be decoded, is larger than ``max_pixels``, holds no finite pixel, has a name
+    that is not UTF-8, or has a number of bands that cannot be fitted to ``channels``
+    (default: the most common number in the set) is skipped, with its reason.
     """
     if not 0 <= val_split < 1 or not 0 <= test_split < 1 or val_split + test_split >= 1:
         raise DataError(
@@ -126,18 +135,25 @@ def load_image_set(
         raise DataError(
             f"{data}: only one class ({', '.join(names)}); a classifier needs at least two"
         )
-    checked = _check_files(root, entries, bands, workers, progress)
+    checked = _check_files(root, entries, bands, max_pixels, workers, progress)
+    readable = [(entry, result) for entry, result in zip(entries, checked, strict=True)]
+    skipped += [(entry[0], result) for entry, result in readable if isinstance(result, str)]
+    readable = [(entry, result) for entry, result in readable if not isinstance(result, str)]
+    counts = Counter(bands_of for _, (_, bands_of) in readable)
+    target = channels or _common_channels(data, counts)
     samples: list[Sample] = []
-    channel_counts: Counter[int] = Counter()
-    for (relpath, label, split), result in zip(entries, checked, strict=True):
-        if isinstance(result, str):
-            skipped.append((relpath, result))
+    for (relpath, label, split), (digest, bands_of) in readable:
+        if bands_of not in (target, 1) and target != 1:
+            skipped.append(
+                (
+                    relpath,
+                    f"has {bands_of} bands where the others have {target}; pick bands with --bands",
+                )
+            )
             continue
-        digest, channels = result
-        channel_counts[channels] += 1
         split = all_in or split or stable_split(relpath, val_split, test_split)
         samples.append(Sample(str(root / relpath), relpath, names.index(label), split, digest))
-    image_set = ImageSet(str(root), names, samples, skipped, _common_channels(data, channel_counts))
+    image_set = ImageSet(str(root), names, samples, skipped, target)
     if skipped:
         warnings.warn(
             f"{data}: skipped {len(skipped)} file(s) that could not be used, e.g. "
@@ -175,6 +191,9 @@ def _from_folders(
     skipped: list[tuple[str, str]] = []
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in classes:
+        if not _utf8(folder.name):
+            skipped.append((_printable(folder.name), NOT_UTF8 + " (a class folder)"))
+            continue
         found = 0
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -182,7 +201,9 @@ def _from_folders(
                 if filename.startswith("."):
                     continue
                 relpath = (Path(dirpath) / filename).relative_to(root).as_posix()
-                if is_image_file(filename):
+                if not _utf8(relpath):
+                    skipped.append((_printable(relpath), NOT_UTF8))
+                elif is_image_file(filename):
                     entries.append((relpath, folder.name, None))
                     found += 1
                 else:
@@ -195,39 +216,99 @@ def _from_folders(
 def _from_catalog(
     path: Path,
 ) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+    """Rows of a CSV catalog; each file once, under one label.
+
+    Paths inside the catalog's folder are kept relative to it (however they are written),
+    so the split does not depend on where the folder is. A file listed twice under one
+    label is used once; a file listed under two labels is left out.
+    """
     root = path.parent.resolve()
+    rows: dict[str, tuple[str, str | None]] = {}
+    labels_of: dict[str, set[str]] = {}
+    repeated: list[int] = []
+    reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""))
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    if "path" not in columns or "label" not in columns:
+        raise DataError(
+            f"{path}: a catalog needs a header with 'path' and 'label' columns (got {columns})"
+        )
+    for line, row in enumerate(reader, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        written, label = row.get("path", ""), row.get("label", "")
+        if not written or not label:
+            raise DataError(f"{path}, line {line}: 'path' and 'label' must both be filled in")
+        split = row.get("split") or None
+        if split is not None:
+            if split.lower() not in _SPLIT_NAMES:
+                raise DataError(f"{path}, line {line}: split '{split}' is not train, val or test")
+            split = _SPLIT_NAMES[split.lower()]
+        relpath = _relative_to(root, written)
+        labels_of.setdefault(relpath, set()).add(label)
+        if relpath in rows:
+            if rows[relpath][0] == label:
+                repeated.append(line)
+            continue
+        rows[relpath] = (label, split)
     entries: list[tuple[str, str, str | None]] = []
     skipped: list[tuple[str, str]] = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        if "path" not in columns or "label" not in columns:
-            raise DataError(
-                f"{path}: a catalog needs a header with 'path' and 'label' columns (got {columns})"
-            )
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            relpath, label = row.get("path", ""), row.get("label", "")
-            if not relpath or not label:
-                raise DataError(f"{path}, line {line}: 'path' and 'label' must both be filled in")
-            split = row.get("split") or None
-            if split is not None:
-                if split.lower() not in _SPLIT_NAMES:
-                    raise DataError(
-                        f"{path}, line {line}: split '{split}' is not train, val or test"
-                    )
-                split = _SPLIT_NAMES[split.lower()]
-            if not (root / relpath).is_file():
-                skipped.append((relpath, "listed in the catalog but missing"))
-                continue
-            entries.append((Path(relpath).as_posix(), label, split))
+    for relpath, (label, split) in rows.items():
+        if len(labels_of[relpath]) > 1:
+            both = ", ".join(sorted(labels_of[relpath]))
+            skipped.append((relpath, f"listed under more than one label ({both}); fix the catalog"))
+        elif not (root / relpath).is_file():
+            skipped.append((relpath, "listed in the catalog but missing"))
+        else:
+            entries.append((relpath, label, split))
+    if repeated:
+        lines = ", ".join(map(str, repeated[:5])) + (", ..." if len(repeated) > 5 else "")
+        warnings.warn(
+            f"{path}: {len(repeated)} row(s) list a file again (lines {lines}); each file is used once",
+            DataWarning,
+            stacklevel=4,
+        )
     return root, entries, skipped
+
+
+def _read_utf8(path: Path) -> str:
+    """The catalog's text; another encoding is refused with the line where it shows."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}, line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the catalog "
+            "as UTF-8"
+        ) from None
+
+
+def _relative_to(root: Path, written: str) -> str:
+    """A catalog path as a POSIX path relative to ``root`` if it is inside it, else absolute."""
+    path = Path(os.path.normpath(root / Path(written).expanduser()))
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """A file name that is not valid UTF-8, with its odd bytes escaped."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _check_files(
     root: Path,
     entries: list[tuple[str, str, str | None]],
     bands: Sequence[Band] | None,
+    max_pixels: int,
     workers: int | None,
     progress: bool,
 ) -> list[tuple[str, int] | str]:
@@ -237,11 +318,13 @@ def _check_files(
         path = root / relpath
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            image = read_image(path, bands)
+            image = read_image(path, bands, max_pixels=max_pixels)
         except ImageError as exc:
             return str(exc).removeprefix(f"{path}: ")
         except OSError as exc:
-            return f"unreadable ({exc.strerror})"
+            return f"unreadable ({exc.strerror or exc})"
+        except Exception as exc:  # a decoder may raise anything on a crafted file
+            return f"unreadable ({type(exc).__name__}: {exc})"
         if image.ndim != 3 or min(image.shape) == 0:
             return f"empty image of shape {image.shape}"
         return digest, int(image.shape[-1])
@@ -259,16 +342,18 @@ def _check_files(
 
 
 def _common_channels(data: str | Path, counts: Counter[int]) -> int:
+    """The most common number of bands; grey images among colour ones are repeated."""
     if not counts:
         return 0
-    if len(counts) > 1:
+    common = counts.most_common(1)[0][0]
+    if common != 1 and counts.get(1):
         warnings.warn(
-            f"{data}: images have different numbers of bands {dict(counts)}; each is fitted to "
-            "the backbone's channels (grey repeated, colour averaged)",
+            f"{data}: {counts[1]} single-band image(s) among {common}-band ones; each is "
+            f"repeated to {common} bands",
             DataWarning,
             stacklevel=3,
         )
-    return counts.most_common(1)[0][0]
+    return common
 
 
 def _check_classes(data: str | Path, image_set: ImageSet, require_training: bool) -> None:

@@ -40,13 +40,19 @@ def is_image_file(path: str | Path) -> bool:
     return name.endswith(PIL_SUFFIXES + FITS_SUFFIXES)
 
 
-def read_image(path: str | Path, bands: Sequence[Band] | None = None) -> np.ndarray:
-    """The image at ``path`` as float32 (height, width, bands), non-finite values set to 0."""
+def read_image(
+    path: str | Path, bands: Sequence[Band] | None = None, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """The image at ``path`` as float32 (height, width, bands), non-finite values set to 0.
+
+    An image of more than ``max_pixels`` pixels is refused before it is decoded, and so
+    is one without a single finite value.
+    """
     name = Path(path).name.lower()
     if name.endswith(FITS_SUFFIXES):
-        planes, names = _fits_planes(path)
+        planes, names = _fits_planes(path, max_pixels)
     elif name.endswith(PIL_SUFFIXES):
-        planes, names = _pil_planes(path)
+        planes, names = _pil_planes(path, max_pixels)
     else:
         raise ImageError(f"{path}: not an image zoo can read (PNG, JPEG, TIFF or FITS)")
     if bands:
@@ -55,6 +61,8 @@ def read_image(path: str | Path, bands: Sequence[Band] | None = None) -> np.ndar
     if len(shapes) != 1:
         raise ImageError(f"{path}: its bands have different shapes {sorted(shapes)}")
     image = np.stack(planes, axis=-1).astype("float32")
+    if image.size and not np.isfinite(image).any():
+        raise ImageError(f"{path}: no pixel holds a finite value (all NaN or infinite)")
     return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -73,15 +81,18 @@ def fit_channels(image: np.ndarray, channels: int) -> np.ndarray:
     )
 
 
-def _pil_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+def _pil_planes(path: str | Path, max_pixels: int | None) -> tuple[list[np.ndarray], list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            _check_pixels(path, *image.size, max_pixels)
             frames = []
             for index in range(getattr(image, "n_frames", 1)):
                 image.seek(index)
                 frames.append(_pil_frame(image))
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: too large to decode safely ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: unreadable image ({exc})") from exc
     if len(frames) == 1:
@@ -103,7 +114,15 @@ def _pil_frame(image: object) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
-def _fits_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+def _check_pixels(path: str | Path, width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"{path}: {width}x{height} pixels is more than the limit of {max_pixels:,} "
+            "(--max-pixels)"
+        )
+
+
+def _fits_planes(path: str | Path, max_pixels: int | None) -> tuple[list[np.ndarray], list[str]]:
     from astropy.io import fits
     from astropy.utils.exceptions import AstropyWarning
 
@@ -111,6 +130,9 @@ def _fits_planes(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)  # a bad file is reported once, by zoo
             with fits.open(path, memmap=False) as hdus:
+                for hdu in hdus:  # the header tells the size before any data is read
+                    width, height = hdu.header.get("NAXIS1", 0), hdu.header.get("NAXIS2", 0)
+                    _check_pixels(path, int(width), int(height), max_pixels)
                 return _hdu_planes(path, hdus)
     except ImageError:
         raise

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from zoo.data.dataset import ImageSet, Sample
 from zoo.data.images import ImageGeometry, fit_channels, read_image
-from zoo.dihedral import random_view
+from zoo.dihedral import random_view, with_seeds
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -64,8 +64,8 @@ def image_dataset(
     )
     if augment:
         square = geometry.size[0] == geometry.size[1]
-        dataset = dataset.map(
-            lambda image, label: (random_view(image, seed, square), label),
+        dataset = with_seeds(dataset, seed).map(
+            lambda pair, view_seed: (random_view(pair[0], view_seed, square), pair[1]),
             num_parallel_calls=AUTOTUNE,
         )
     if not labels:

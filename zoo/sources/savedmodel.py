@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from zoo.errors import WeightsError, one_line
+from zoo.fs import atomic_directory
 from zoo.paths import zoo_home
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -120,8 +120,6 @@ def cut_keras2_savedmodel(path: str, feature_layer: str) -> str:
         raise WeightsError(
             f"SavedModel {path} has no layer named '{feature_layer}'; its last layers are {names}"
         ) from None
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=cached.parent, prefix=".cut-")
-    tf_keras.Model(model.inputs, features).save(staging)
-    os.replace(staging, cached)
+    with atomic_directory(cached, replace=True) as staging:  # a concurrent cut is the same
+        tf_keras.Model(model.inputs, features).save(str(staging))
     return str(cached)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.data import MAX_PIXELS
 from zoo.errors import ConfigError
 
 STRATEGIES = ("head", "top", "progressive", "full")
@@ -43,6 +45,7 @@ class FinetuneConfig:
     augment: bool = True
     cache: bool = True
     class_weights: bool = True
+    max_pixels: int = MAX_PIXELS
     val_split: float = 0.15
     test_split: float = 0.15
     seed: int = 0
@@ -58,15 +61,18 @@ class FinetuneConfig:
         self._choice("strategy", STRATEGIES)
         self._choice("optimizer", OPTIMIZERS)
         self._choice("schedule", SCHEDULES)
-        for name in ("epochs", "batch_size", "unfreeze"):
+        for name in ("epochs", "batch_size", "unfreeze", "max_pixels"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
         if self.finetune_epochs is not None and self.finetune_epochs < 1:
             raise ConfigError(f"--finetune-epochs must be at least 1, got {self.finetune_epochs}")
-        if self.lr <= 0 or (self.finetune_lr is not None and self.finetune_lr <= 0):
-            raise ConfigError("learning rates must be positive")
+        for name in ("lr", "finetune_lr"):
+            rate = getattr(self, name)
+            if rate is not None and not (math.isfinite(rate) and rate > 0):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be a positive number, got {rate}")
         if self.patience < 1:
             raise ConfigError(f"--patience must be at least 1, got {self.patience}")
         if not 0 <= self.dropout < 1:

@@ -46,7 +46,12 @@ def evaluate_run(
         finished = load_run(run_dir.path)
         geometry = finished.geometry
         images = load_image_set(
-            data, labels=finished.labels, bands=geometry.bands, all_in="test", progress=progress
+            data,
+            labels=finished.labels,
+            bands=geometry.bands,
+            channels=geometry.channels,
+            all_in="test",
+            progress=progress,
         )
         probabilities = predict(finished.model, images.samples, geometry, batch_size)
         truth = [s.label for s in images.samples]

@@ -30,7 +30,7 @@ import tensorflow as tf
 from zoo.data.dataset import ImageSet, Sample
 from zoo.data.images import ImageGeometry
 from zoo.data.pipeline import image_dataset
-from zoo.dihedral import DIHEDRAL_VIEWS, dihedral_batch, view_ids
+from zoo.dihedral import DIHEDRAL_VIEWS, dihedral_batch, view_ids, with_seeds
 from zoo.fs import atomic_file, read_json, write_json
 from zoo.paths import zoo_home
 from zoo.progress import Progress
@@ -70,13 +70,16 @@ class SplitFeatures:
         """
         (train_x, train_y), (val_x, val_y) = self.splits["train"], self.splits["val"]
 
-        def one_view(stack: Any, label: Any) -> tuple[Any, Any]:
-            view = tf.random.uniform((), 0, tf.shape(stack)[0], dtype=tf.int32, seed=seed)
+        def one_view(pair: Any, view_seed: Any) -> tuple[Any, Any]:
+            stack, label = pair
+            view = tf.random.stateless_uniform((), view_seed, 0, tf.shape(stack)[0], dtype=tf.int32)
             return stack[view], label
 
+        examples = tf.data.Dataset.from_tensor_slices((train_x, train_y)).shuffle(
+            len(train_y), seed=seed, reshuffle_each_iteration=True
+        )
         train = (
-            tf.data.Dataset.from_tensor_slices((train_x, train_y))
-            .shuffle(len(train_y), seed=seed, reshuffle_each_iteration=True)
+            with_seeds(examples, seed)
             .map(one_view, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size)
             .prefetch(tf.data.AUTOTUNE)

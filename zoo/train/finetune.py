@@ -13,6 +13,7 @@ Every phase checkpoints each epoch: ``resume=True`` continues an interrupted run
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -21,11 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from zoo.build import create_backbone
 from zoo.data.dataset import ImageSet, load_image_set
 from zoo.data.pipeline import split_datasets
-from zoo.errors import ConfigError, RunDirError, TrainingInterrupted, TrainingWarning
+from zoo.errors import (
+    ConfigError,
+    RunDirError,
+    TrainingError,
+    TrainingInterrupted,
+    TrainingWarning,
+)
 from zoo.fs import read_json
 from zoo.plugin_loader import get_registry
 from zoo.sources import source_kind
@@ -36,6 +44,7 @@ from zoo.train.feature_cache import SplitFeatures, split_features
 from zoo.train.metrics import ClassificationMetrics, classification_metrics
 from zoo.train.model import (
     Network,
+    activation_bytes,
     block_boundaries,
     build_encoder,
     build_network,
@@ -103,16 +112,20 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
     started = time.monotonic()
     with precision(config.mixed_precision) as policy:
         strategy, strategy_name = choose_strategy()
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.seed)  # Python, numpy, TF: shuffles, dropout, init
+        tf.config.experimental.enable_op_determinism()  # the same seed gives the same run
         images = load_image_set(
             config.data,
             val_split=config.val_split,
             test_split=config.test_split,
             bands=config.bands,
+            channels=_channels(config),
+            max_pixels=config.max_pixels,
             progress=progress,
         )
         with strategy.scope():
             network = _build_network(config, images, progress)
+        _check_plan(config, network)
         run_dir.begin(_config_record(config, network, images, strategy_name, policy), images.labels)
         trainer = _Trainer(config, run_dir, images, network, strategy, callbacks, progress)
         trainer.train()
@@ -151,9 +164,48 @@ def _build_network(config: FinetuneConfig, images: ImageSet, progress: bool) -> 
     )
 
 
+def _check_plan(config: FinetuneConfig, network: Network) -> None:
+    """Refuse, before anything is written, what the backbone or the machine cannot do."""
+    blocks = len(block_boundaries(network.backbone, network.spec.blocks))
+    name = network.spec.name
+    if config.strategy in ("top", "progressive") and not blocks:
+        raise ConfigError(
+            f"backbone '{name}' declares no blocks, so its top blocks cannot be unfrozen "
+            "alone; use --strategy head or full"
+        )
+    if config.strategy == "top" and config.unfreeze > blocks:
+        raise ConfigError(
+            f"--unfreeze {config.unfreeze}: backbone '{name}' has {blocks} blocks; choose 1 to "
+            f"{blocks}, or --strategy full to train them all"
+        )
+    needed = activation_bytes(network.classifier, config.batch_size)
+    memory = _physical_memory()
+    if memory and needed > memory and not tf.config.list_logical_devices("GPU"):
+        height, width = network.geometry.size
+        raise TrainingError(
+            f"an input of {height}x{width} pixels needs at least {needed / 2**30:,.1f} GiB of "
+            f"activations for a batch of {config.batch_size}, and this machine has "
+            f"{memory / 2**30:.1f} GiB; lower --image-size or --batch-size"
+        )
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _channels(config: FinetuneConfig) -> int | None:
+    """The channels the settings ask for, if they do: --image-size H,W,C or --bands."""
+    if config.image_size and len(config.image_size) == 3:
+        return config.image_size[2]
+    return len(config.bands) if config.bands else None
+
+
 def _input_shape(config: FinetuneConfig, spec: Any, data_channels: int) -> tuple[int, ...] | None:
     size = config.image_size
-    channels = len(config.bands) if config.bands else data_channels
+    channels = _channels(config) or data_channels
     if size is None:
         return None if spec is None else (*spec.input_shape[:2], channels)
     if len(size) == 1:
@@ -267,10 +319,6 @@ class _Trainer:
 
         network = self.network
         total = len(block_boundaries(network.backbone, network.spec.blocks))
-        if not total:
-            raise ConfigError(
-                f"backbone '{network.spec.name}' declares no blocks; use --strategy head or full"
-            )
         best = self.phases[-1].best
         for blocks in range(1, total + 1):
             previous = [w.numpy() for w in network.classifier.weights]

@@ -10,6 +10,7 @@ in training mode while it trains.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,3 +121,33 @@ def set_trainable_top(backbone: keras.Model, patterns: Sequence[str], blocks: in
     for index, layer in enumerate(backbone.layers):
         layer.trainable = index >= first
     return min(blocks, len(boundaries))
+
+
+def activation_bytes(model: keras.Model, batch_size: int) -> int:
+    """The bytes of every layer's output for one batch: what a training step keeps in memory.
+
+    A lower bound (gradients and workspace come on top), used to refuse an input size
+    that cannot fit before any time is spent on it.
+    """
+    elements = 0
+    for layer in _all_layers(model):
+        for output in _outputs(layer):
+            shape = tuple(output.shape[1:])
+            if None not in shape:
+                elements += math.prod(int(d) for d in shape)
+    return elements * batch_size * 4
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in model.layers:
+        layers.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return layers
+
+
+def _outputs(layer: keras.layers.Layer) -> list:
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):  # a layer used more than once, or never built
+        return []
+    return list(output) if isinstance(output, (list, tuple)) else [output]

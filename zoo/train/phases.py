@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from zoo.errors import TrainingError
 from zoo.fs import atomic_file, read_json, write_json
 
 MONITOR = "val_loss"
@@ -109,7 +110,7 @@ def run_phase(
             epochs=epochs,
             initial_epoch=record.epochs_done,
             class_weight=class_weight,
-            callbacks=[keeper, *callbacks],
+            callbacks=[_StopOnNonFiniteLoss(record), keeper, *callbacks],
             shuffle=False,  # the datasets shuffle themselves
             verbose=verbose,
         )
@@ -135,6 +136,32 @@ def _checkpoint_of(manager: tf.train.CheckpointManager, epoch: int) -> str:
         f"no checkpoint of epoch {epoch} in {manager.directory}; the run folder was changed "
         "by hand: start the run again"
     )
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """A NaN or infinite loss ends the run at once, with what to change."""
+
+    def __init__(self, record: PhaseRecord) -> None:
+        super().__init__()
+        self.record = record
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        self._check((logs or {}).get("loss", 0.0), f"batch {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._check((logs or {}).get(MONITOR, 0.0), "validation")
+
+    def _check(self, loss: float, where: str) -> None:
+        if not math.isfinite(float(loss)):
+            raise TrainingError(
+                f"the loss became {float(loss)} in phase '{self.record.name}' (epoch "
+                f"{self.epoch + 1}, {where}) at learning rate {self.record.lr:g}; lower --lr "
+                "(or --finetune-lr), or look for extreme pixel values in the data"
+            )
 
 
 class _PhaseKeeper(keras.callbacks.Callback):
