@@ -20,7 +20,8 @@ def test_defaults_are_filled_in_and_recorded(tmp_path):
     [
         ({"strategy": "all"}, "--strategy must be one of head, top, progressive, full"),
         ({"epochs": 0}, "--epochs must be at least 1"),
-        ({"lr": -1.0}, "learning rates must be positive"),
+        ({"lr": -1.0}, "--lr must be a positive number, got -1.0"),
+        ({"finetune_lr": float("inf")}, "--finetune-lr must be a positive number, got inf"),
         ({"dropout": 1.0}, "--dropout must be in \\[0, 1\\)"),
     ],
 )

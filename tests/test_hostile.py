@@ -153,6 +153,9 @@ def test_the_same_seed_gives_the_same_run(tmp_path, registry, bad_png_run):
     assert first.phases[0].history == second.phases[0].history
     for a, b in zip(first.model.weights, second.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    from tensorflow.python.framework import config
+
+    assert not config.is_op_determinism_enabled()  # switched on for the runs only
 
 
 def catalog(folder, rows, encoding="utf-8"):

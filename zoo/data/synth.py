@@ -122,11 +122,34 @@ class _Component:
 
 @dataclass(frozen=True)
 class _Galaxy:
-    """The components of one galaxy, and an optional dust lane map with its optical depth."""
+    """The components of one galaxy, an optional dust lane map with its optical depth, and
+    the morphological parameters it was drawn with (PARAMETERS)."""
 
     components: list[_Component]
+    params: dict[str, float]
     dust: np.ndarray | None = None
     tau: float = 0.0
+
+
+#: What each image is drawn with, beyond its class: the targets of auxiliary-task
+#: pretraining. All are unchanged by rotating or mirroring the image.
+PARAMETERS: dict[str, str] = {
+    "size": "half-light radius of the main component, as a fraction of the image size",
+    "sersic_n": "Sérsic index of the spheroid, the bulge, or the mean of a merger's two",
+    "axis_ratio": "apparent axis ratio of the main component (disk or spheroid)",
+    "bulge_fraction": "share of the light in the spheroid or bulge (1 for a pure spheroid)",
+    "arms": "number of spiral arms (0 for none)",
+    "pitch": "pitch angle of the arms in degrees (0 for none)",
+    "bar": "1 if the galaxy has a bar, else 0",
+    "dust": "optical depth of the dust lane (0 for none)",
+    "separation": "distance between a merger's nuclei in units of their size (0 otherwise)",
+}
+
+
+def _params(**given: float) -> dict[str, float]:
+    """Every parameter, those not given at their 'absent' value."""
+    absent = {"bulge_fraction": 1.0, "sersic_n": 1.0, "axis_ratio": 1.0}
+    return {name: float(given.get(name, absent.get(name, 0.0))) for name in PARAMETERS}
 
 
 def render_galaxy(
@@ -138,6 +161,13 @@ def render_galaxy(
     carries real noise; all randomness comes from ``rng``, so a seeded generator gives
     the same image every time.
     """
+    return render_galaxy_with_parameters(kind, rng, size, bands)[0]
+
+
+def render_galaxy_with_parameters(
+    kind: str, rng: np.random.Generator, size: int = 64, bands: int = 3
+) -> tuple[np.ndarray, dict[str, float]]:
+    """``render_galaxy``'s image, and the PARAMETERS it was drawn with."""
     check_class(kind)
     size = check_range("size", size, SIZE_RANGE)
     bands = check_range("bands", bands, BANDS_RANGE)
@@ -145,7 +175,8 @@ def render_galaxy(
     galaxy = _RECIPES[kind](rng, canvas)
     x_b = _band_positions(bands)
     image = _observe(_band_images(galaxy, rng, x_b), rng, canvas, x_b)
-    return np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
+    pixels = np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
+    return pixels, galaxy.params
 
 
 def write_synthetic_dataset(
@@ -365,8 +396,10 @@ def _smooth(
     centre, angle = _placement(rng, canvas)
     u, v = _frame(canvas, centre, angle)
     r_e = canvas.size * _log_uniform(rng, 0.06, 0.15)
-    light = _sersic(u, v, r_e, rng.uniform(*n_range), rng.uniform(*q_range))
-    return _Galaxy([_Component(light, 1.0, rng.uniform(0.35, 0.6))])
+    n, q = rng.uniform(*n_range), rng.uniform(*q_range)
+    light = _sersic(u, v, r_e, n, q)
+    params = _params(size=r_e / canvas.size, sersic_n=n, axis_ratio=q)
+    return _Galaxy([_Component(light, 1.0, rng.uniform(0.35, 0.6))], params)
 
 
 def _smooth_round(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
@@ -386,21 +419,23 @@ def _edge_on(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
     r_e = canvas.size * _log_uniform(rng, 0.08, 0.17)
     q = _inclined_axis_ratio(math.cos(math.radians(rng.uniform(86, 90))), rng.uniform(0.08, 0.18))
     bulge_fraction = rng.uniform(0.05, 0.2)
-    bulge = _sersic(
-        u, v, r_e * rng.uniform(0.15, 0.3), rng.uniform(1.5, 3.0), rng.uniform(0.6, 0.9)
-    )
+    bulge_size, bulge_n = r_e * rng.uniform(0.15, 0.3), rng.uniform(1.5, 3.0)
+    bulge = _sersic(u, v, bulge_size, bulge_n, rng.uniform(0.6, 0.9))
     disk = _sersic(u, v, r_e, 1.0, q)
     components = [
         _Component(disk, 1 - bulge_fraction, rng.uniform(-0.1, 0.15)),
         _Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6)),
     ]
+    shape = {"size": r_e / canvas.size, "sersic_n": bulge_n, "axis_ratio": q}
     if rng.uniform() < 0.6:
         thickness = q * r_e / 1.678
         width = max(0.3, thickness * rng.uniform(0.3, 0.6))
         offset = thickness * rng.uniform(-0.4, 0.4)
         lane = np.exp(-0.5 * ((v - offset) / width) ** 2 - np.abs(u) / (2 * r_e))
-        return _Galaxy(components, lane, float(rng.uniform(0.5, 1.5)))
-    return _Galaxy(components)
+        tau = float(rng.uniform(0.5, 1.5))
+        params = _params(**shape, bulge_fraction=bulge_fraction, dust=tau)
+        return _Galaxy(components, params, lane, tau)
+    return _Galaxy(components, _params(**shape, bulge_fraction=bulge_fraction))
 
 
 def _spiral(
@@ -421,7 +456,8 @@ def _spiral(
     bar_fraction = rng.uniform(0.12, 0.25) if bar else 0.0
     arm_fraction = (1 - bulge_fraction - bar_fraction) * rng.uniform(0.3, 0.5)
     bulge_q = rng.uniform(max(q, 0.7), 1.0)
-    bulge = _sersic(u, v, r_e * rng.uniform(0.12, 0.3), rng.uniform(1.5, 4.0), bulge_q)
+    bulge_size, bulge_n = r_e * rng.uniform(0.12, 0.3), rng.uniform(1.5, 4.0)
+    bulge = _sersic(u, v, bulge_size, bulge_n, bulge_q)
     components = [_Component(bulge, bulge_fraction, rng.uniform(0.35, 0.6))]
     start_radius, start_angle = h * rng.uniform(0.8, 1.3), rng.uniform(0, 2 * math.pi)
     if bar:
@@ -444,7 +480,16 @@ def _spiral(
     components.append(_Component(spiral, arm_fraction, rng.uniform(-0.5, -0.25)))
     disk_fraction = 1 - bulge_fraction - bar_fraction - arm_fraction
     components.append(_Component(disk, disk_fraction, rng.uniform(-0.05, 0.15)))
-    return _Galaxy(components)
+    params = _params(
+        size=r_e / canvas.size,
+        sersic_n=bulge_n,
+        axis_ratio=q,
+        bulge_fraction=bulge_fraction,
+        arms=arms,
+        pitch=pitch,
+        bar=float(bar),
+    )
+    return _Galaxy(components, params)
 
 
 def _barred_spiral(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
@@ -474,12 +519,13 @@ def _merger(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
     bridge_fraction = rng.uniform(0.03, 0.08) if rng.uniform() < 0.5 else 0.0
     primary = rng.uniform(0.5, 0.75)
     stellar = 1 - tail_fraction - bridge_fraction
-    components = []
+    components, indices, ratios = [], [], []
     for nucleus, share in zip(nuclei, (primary, 1 - primary), strict=True):
         u, v = _frame(canvas, nucleus, rng.uniform(0, math.pi))
-        light = _sersic(
-            u, v, r_e * rng.uniform(0.6, 1.0), rng.uniform(1.0, 4.0), rng.uniform(0.4, 1.0)
-        )
+        size = r_e * rng.uniform(0.6, 1.0)
+        indices.append(rng.uniform(1.0, 4.0))
+        ratios.append(rng.uniform(0.4, 1.0))
+        light = _sersic(u, v, size, indices[-1], ratios[-1])
         components.append(_Component(light, stellar * share, rng.uniform(0.0, 0.5)))
     turn = int(rng.choice([-1, 1]))
     both_tails = rng.uniform() < 0.5
@@ -499,7 +545,13 @@ def _merger(rng: np.random.Generator, canvas: _Canvas) -> _Galaxy:
     if bridge_fraction:
         bridge = _bridge(canvas, nuclei[0], nuclei[1], r_e * rng.uniform(0.2, 0.35))
         components.append(_Component(bridge, bridge_fraction, rng.uniform(-0.3, 0.0)))
-    return _Galaxy(components)
+    params = _params(
+        size=r_e / canvas.size,
+        sersic_n=sum(indices) / 2,
+        axis_ratio=sum(ratios) / 2,
+        separation=separation / r_e,
+    )
+    return _Galaxy(components, params)
 
 
 _RECIPES: dict[str, Callable[[np.random.Generator, _Canvas], _Galaxy]] = {

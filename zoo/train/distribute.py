@@ -50,3 +50,22 @@ def precision(mixed: bool | None) -> Iterator[str]:
         yield policy
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+@contextmanager
+def deterministic_ops() -> Iterator[None]:
+    """TensorFlow's op determinism for one run, so that a seed gives the same run.
+
+    The switch is global and makes unseeded random ops fail, so it is turned off again
+    afterwards for the rest of the process (through TensorFlow's own, non-public,
+    counterpart of the switch; if that is missing, it stays on).
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    was_on = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on and hasattr(tf_config, "disable_op_determinism"):
+            tf_config.disable_op_determinism()

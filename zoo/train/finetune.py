@@ -38,7 +38,7 @@ from zoo.fs import read_json
 from zoo.plugin_loader import get_registry
 from zoo.sources import source_kind
 from zoo.train.config import FinetuneConfig
-from zoo.train.distribute import choose_strategy, precision
+from zoo.train.distribute import choose_strategy, deterministic_ops, precision
 from zoo.train.evaluate import predict
 from zoo.train.feature_cache import SplitFeatures, split_features
 from zoo.train.metrics import ClassificationMetrics, classification_metrics
@@ -110,10 +110,9 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
     """The recipe: data, network, the phases, evaluation, the run's files."""
 
     started = time.monotonic()
-    with precision(config.mixed_precision) as policy:
+    with precision(config.mixed_precision) as policy, deterministic_ops():
         strategy, strategy_name = choose_strategy()
         keras.utils.set_random_seed(config.seed)  # Python, numpy, TF: shuffles, dropout, init
-        tf.config.experimental.enable_op_determinism()  # the same seed gives the same run
         images = load_image_set(
             config.data,
             val_split=config.val_split,
