@@ -12,7 +12,7 @@ tests and benchmarks use), each fed half the time as flux (as a FITS file holds 
 half the time as the 8-bit asinh rendering a PNG holds, so the features serve both.
 Targets are standardised; the loss is the mean squared error; 10% is held out.
 
-Run (about half an hour per band count on a 2-core CPU):
+Run (about half an hour per band count on a 2-core CPU; the defaults made the shipped files):
 
     python scripts/pretrain_astro_cnn.py --bands 3 --out zoo/pretrained/astro_cnn_sim3.weights.h5
     python scripts/pretrain_astro_cnn.py --bands 1 --out zoo/pretrained/astro_cnn_sim1.weights.h5
@@ -74,8 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bands", type=int, choices=(1, 3), required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--per-class", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--per-class", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=2024)
@@ -131,7 +131,11 @@ def main() -> None:
         },
         "held_out_r2": r2,
         "minutes": round((time.monotonic() - started) / 60, 1),
-        "command": f"python scripts/pretrain_astro_cnn.py --bands {args.bands} --out {args.out}",
+        "command": (
+            f"python scripts/pretrain_astro_cnn.py --bands {args.bands} --out {args.out} "
+            f"--per-class {args.per_class} --epochs {args.epochs} --batch-size {args.batch_size} "
+            f"--lr {args.lr} --seed {args.seed}"
+        ),
     }
     args.out.with_suffix("").with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))

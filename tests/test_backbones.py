@@ -24,6 +24,8 @@ SMALL_SHAPES = {
     "efficientnet_b0": (32, 32, 3),
     "mobilenet_v2": (32, 32, 3),
     "convnext_tiny": (32, 32, 3),
+    "vgg16": (32, 32, 3),
+    "vgg19": (32, 32, 3),
 }
 
 

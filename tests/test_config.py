@@ -8,9 +8,9 @@ from zoo import ConfigError
 from zoo.train.config import FinetuneConfig
 
 
-def test_defaults_are_filled_in_and_recorded(tmp_path):
+def test_settings_are_recorded_as_given(tmp_path):
     config = FinetuneConfig("astro_cnn", str(tmp_path), "run", lr=0.01, epochs=7)
-    assert config.finetune_lr == pytest.approx(0.001) and config.finetune_epochs == 7
+    assert config.strategy == "auto" and config.finetune_lr is None and config.patience is None
     assert config.data == str(tmp_path.resolve())
     assert FinetuneConfig.from_dict(config.to_dict()) == config
 
@@ -18,7 +18,7 @@ def test_defaults_are_filled_in_and_recorded(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ({"strategy": "all"}, "--strategy must be one of head, top, progressive, full"),
+        ({"strategy": "all"}, "--strategy must be one of auto, head, top, progressive, full"),
         ({"epochs": 0}, "--epochs must be at least 1"),
         ({"lr": -1.0}, "--lr must be a positive number, got -1.0"),
         ({"finetune_lr": float("inf")}, "--finetune-lr must be a positive number, got inf"),

@@ -124,7 +124,10 @@ def test_bad_learning_rates_and_sizes_are_refused_up_front(tmp_path, registry, b
     assert diverged.exit_code == 1
     assert "error: the loss became nan in phase 'full'" in diverged.output
     assert "lower --lr" in diverged.output
-    huge = invoke("finetune", "resnet50", data, "--out", tmp_path / "huge", "--image-size", "10000")
+    huge = invoke(
+        "finetune", "resnet50", data, "--out", tmp_path / "huge", "--image-size", "10000",
+        "--weights", "none",
+    )  # fmt: skip
     assert huge.exit_code == 1
     assert "an input of 10000x10000 pixels needs at least" in huge.output
     assert "lower --image-size or --batch-size" in huge.output and not (tmp_path / "huge").exists()

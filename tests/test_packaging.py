@@ -32,6 +32,9 @@ def test_wheel_installs_only_namespaced_packages(tmp_path):
     assert "zoo/plugins/resnet.py" in names and "zoo/serve/__init__.py" in names
     catalog = zipfile.ZipFile(wheel).read("zoo/registry.yaml").decode()
     assert catalog == (REPO / "registry.yaml").read_text()
+    for weights in ("astro_cnn_sim3.weights.h5", "astro_cnn_sim1.weights.h5"):
+        shipped = zipfile.ZipFile(wheel).read(f"zoo/pretrained/{weights}")
+        assert shipped == (REPO / "zoo" / "pretrained" / weights).read_bytes()
     entry_points = (
         zipfile.ZipFile(wheel)
         .read(next(n for n in names if n.endswith("entry_points.txt")))

@@ -211,6 +211,10 @@ def _finish(model: Any, spec: BackboneSpec, report: LoadReport | None) -> Any:
     dims = tuple(model.inputs[0].shape[1:])
     if spec.carries_weights and None not in dims:
         spec = replace(spec, input_shape=tuple(int(d) for d in dims))
+    if spec.carries_weights and not spec.blocks:
+        from zoo.blocks import infer_blocks
+
+        spec = replace(spec, blocks=infer_blocks(model))
     model.load_report = report
     model.backbone_spec = spec
     return model

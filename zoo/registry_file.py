@@ -6,7 +6,9 @@ each entry says how the backbone is made in exactly one way:
 ``build: "package.module:function"``
     code that builds the network (the built-ins' entries point into ``zoo.plugins``);
 ``base: resnet50``
-    an already registered backbone, with some fields changed (new weights, say);
+    an already registered backbone, with some fields changed (new weights, say); one
+    that changes the builder's ``options`` does not inherit ``default_weights``, which
+    fit the base's network;
 ``source: path/to/model``
     a self-describing model: a SavedModel directory, a ``.keras`` or ``.h5`` file, or a
     TF1 ``.meta`` graph with its checkpoint beside it.
@@ -37,6 +39,7 @@ _COMMON = (
     "preprocessing",
     "feature_dim",
     "weights",
+    "default_weights",
     "blocks",
     "checkpoint_rename",
     "layer_modules",
@@ -46,7 +49,7 @@ _COMMON = (
     "override",
 )
 _FIELDS = _HOW + _COMMON
-_WEIGHT_FIELDS = ("url", "path", "sha256", "md5", "member", "licence", "description")
+_WEIGHT_FIELDS = ("url", "path", "sha256", "md5", "member", "channels", "licence", "description")
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def _entry(
     }
     if "input_shape" in fields:
         given["input_shape"] = fields["input_shape"]
-    for key in ("blocks", "checkpoint_rename", "layer_modules"):
+    for key in ("blocks", "checkpoint_rename", "layer_modules", "default_weights"):
         if key in fields:
             given[key] = fields[key]
     registry_file = str(path)
@@ -171,6 +174,8 @@ def _entry(
         if lookup is None:
             raise fail("base", "cannot be used in this file")
         base = lookup(str(fields["base"]))
+        if options and "default_weights" not in given:
+            given["default_weights"] = ()  # other options may build another network
         merged = {w.name: w for w in base.weights}
         merged.update({w.name: w for w in weights})
         spec = replace(

@@ -48,7 +48,9 @@ class WeightSource:
 
     ``md5`` exists because Keras publishes only md5 sums for most of its ImageNet files;
     ``sha256`` is preferred wherever it is known. ``member`` names the file to use inside
-    a downloaded archive (TF-Slim ships its checkpoints as ``.tar.gz``).
+    a downloaded archive (TF-Slim ships its checkpoints as ``.tar.gz``). ``channels`` is
+    the number of input channels the weights were trained on, when a backbone has
+    weights for several.
     """
 
     name: str
@@ -57,6 +59,7 @@ class WeightSource:
     sha256: str | None = None
     md5: str | None = None
     member: str | None = None
+    channels: int | None = None
     licence: str | None = None
     description: str = ""
 
@@ -70,6 +73,12 @@ class WeightSource:
             raise _fail(
                 owner, "url", f"must start with http://, https:// or file://, got {self.url!r}"
             )
+        if self.channels is not None and (
+            isinstance(self.channels, bool)
+            or not isinstance(self.channels, int)
+            or self.channels < 1
+        ):
+            raise _fail(owner, "channels", f"must be a positive integer, got {self.channels!r}")
         for algorithm, length in _HEX.items():
             digest = getattr(self, algorithm)
             if digest is not None and not re.fullmatch(f"[0-9a-f]{{{length}}}", str(digest)):
@@ -99,6 +108,10 @@ class BackboneSpec:
     ``build(input_shape, **build_options)`` and returning a Keras model that maps a batch
     of preprocessed images to a 2-D feature tensor.
 
+    ``default_weights`` names the weights fine-tuning uses unless told otherwise, in
+    order of preference: the first trained on the input's number of channels, else the
+    first.
+
     ``blocks`` are regular expressions (full match) naming the layers at which the
     network's blocks end, in model order; "unfreeze the top N blocks" trains every layer
     after the Nth boundary from the end.
@@ -121,6 +134,7 @@ class BackboneSpec:
     preprocessing: str = "none"
     feature_dim: int | None = None
     weights: tuple[WeightSource, ...] = ()
+    default_weights: tuple[str, ...] = ()
     blocks: tuple[str, ...] = ()
     checkpoint_rename: tuple[tuple[str, str], ...] = ()
     build_options: Mapping[str, Any] = field(default_factory=dict)
@@ -164,6 +178,19 @@ class BackboneSpec:
         if len(set(names)) != len(names):
             raise _fail(owner, "weights", f"names a weight source twice: {names}")
         object.__setattr__(self, "weights", weights)
+        defaults = (
+            (self.default_weights,)
+            if isinstance(self.default_weights, str)
+            else tuple(self.default_weights)
+        )
+        unknown = [name for name in defaults if name not in names]
+        if unknown:
+            raise _fail(
+                owner,
+                "default_weights",
+                f"names weights it does not have: {', '.join(map(str, unknown))}",
+            )
+        object.__setattr__(self, "default_weights", defaults)
         blocks = (self.blocks,) if isinstance(self.blocks, str) else tuple(self.blocks)
         for pattern in blocks:
             try:
@@ -222,6 +249,13 @@ class BackboneSpec:
             ) from exc
         return target
 
+    def default_weight(self, channels: int) -> str | None:
+        """The default weights for inputs of ``channels`` channels, or None if it has none."""
+        for name in self.default_weights:
+            if self.weight(name).channels == channels:
+                return name
+        return self.default_weights[0] if self.default_weights else None
+
     def weight(self, name: str) -> WeightSource:
         """The named weight source; the error lists the ones that exist."""
         for source in self.weights:
@@ -251,6 +285,7 @@ class BackboneSpec:
             "preprocessing": self.preprocessing,
             "feature_dim": self.feature_dim,
             "weights": [w.to_dict() for w in self.weights],
+            "default_weights": list(self.default_weights),
             "blocks": list(self.blocks),
             "checkpoint_rename": [list(rule) for rule in self.checkpoint_rename],
             "description": self.description,

@@ -69,7 +69,9 @@ class BackboneOptions:
 
 _BACKBONE_OPTIONS = (
     click.option(
-        "--weights", "-w", help="Catalog weight name (imagenet), weights file or checkpoint."
+        "--weights",
+        "-w",
+        help="Catalog weight name (imagenet), weights file or checkpoint; none for random.",
     ),
     click.option(
         "--skip", multiple=True, help="Regex of source variables not to load (repeatable)."

@@ -102,7 +102,8 @@ def describe(spec: BackboneSpec) -> list[str]:
         f"input shape:   {'x'.join(map(str, spec.input_shape))} (height x width x channels)",
         f"preprocessing: {spec.preprocessing}",
         f"features:      {spec.feature_dim or 'unknown'}",
-        f"blocks:        {', '.join(spec.blocks) or '-'}",
+        f"blocks:        {_blocks(spec)}",
+        f"default:       {', '.join(spec.default_weights) or 'random weights'}",
         f"licence:       {spec.licence or '-'}",
         f"citation:      {spec.citation or '-'}",
         "weights:" if spec.weights else "weights:       none (random initialisation only)",
@@ -120,3 +121,9 @@ def describe(spec: BackboneSpec) -> list[str]:
         if source.description:
             lines.append(f"    about:   {source.description}")
     return lines
+
+
+def _blocks(spec: BackboneSpec) -> str:
+    if spec.blocks:
+        return ", ".join(spec.blocks)
+    return "inferred from the model's layers when it is built" if spec.carries_weights else "-"

@@ -30,7 +30,11 @@ default = FinetuneConfig.default
 )
 @backbone_options
 @click.option(
-    "--strategy", type=click.Choice(STRATEGIES), default=default("strategy"), show_default=True
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=default("strategy"),
+    show_default=True,
+    help="auto: head then top blocks when pretrained, else the whole network from scratch.",
 )
 @click.option(
     "--unfreeze",
@@ -40,29 +44,45 @@ default = FinetuneConfig.default
 )
 @click.option(
     "--epochs",
-    default=default("epochs"),
-    show_default=True,
-    help="Epochs of head training (upper bound).",
+    type=int,
+    help="Epochs of the first phase (head, or all from scratch) [default: by strategy].",
 )
 @click.option(
-    "--finetune-epochs", type=int, help="Epochs of each unfreezing phase [default: --epochs]."
+    "--finetune-epochs", type=int, help="Epochs of each unfreezing phase [default: by strategy]."
 )
 @click.option("--batch-size", default=default("batch_size"), show_default=True)
-@click.option("--lr", default=default("lr"), show_default=True, help="Learning rate of the head.")
+@click.option("--lr", type=float, help="Learning rate of the first phase [default: by strategy].")
 @click.option(
-    "--finetune-lr", type=float, help="Learning rate of unfrozen blocks [default: lr/10]."
+    "--finetune-lr",
+    type=float,
+    help="Learning rate of unfrozen blocks [default: a tenth of the head's].",
 )
 @click.option(
     "--optimizer", type=click.Choice(OPTIMIZERS), default=default("optimizer"), show_default=True
 )
 @click.option(
-    "--schedule", type=click.Choice(SCHEDULES), default=default("schedule"), show_default=True
+    "--schedule",
+    type=click.Choice(SCHEDULES),
+    default=default("schedule"),
+    show_default=True,
+    help="cosine: a linear warm-up, then a cosine decay.",
 )
+@click.option("--warmup-epochs", type=int, help="Warm-up epochs of a cosine schedule.")
 @click.option(
     "--patience",
-    default=default("patience"),
-    show_default=True,
-    help="Early stopping: epochs without a better val loss.",
+    type=int,
+    help="Early stopping: epochs without a better val loss [default: by strategy].",
+)
+@click.option("--label-smoothing", type=float, help="[default: 0.1 from scratch, else 0]")
+@click.option(
+    "--weight-decay",
+    type=float,
+    help="Decoupled weight decay [default: 1e-4 from scratch, else 0].",
+)
+@click.option(
+    "--precise-bn/--no-precise-bn",
+    default=None,
+    help="Re-estimate batch-norm statistics before each validation [default: from scratch].",
 )
 @click.option("--image-size", help="H, H,W or H,W,C [default: the backbone's].")
 @click.option("--bands", help="Bands to use, by index or name: 0,1,2 or g,r,i.")

@@ -54,14 +54,18 @@ def weights_inspect(
             "input_shape": shape,
             "features": int(model.outputs[0].shape[-1]),
             "parameters": model.count_params(),
+            "blocks": list(model.backbone_spec.blocks),
             "report": report.to_dict() if report else None,
         }
         click.echo(json.dumps(data, indent=2))
         return
+    spec = model.backbone_spec
     click.echo(
-        f"{model.backbone_spec.name}: {shape} -> {model.outputs[0].shape[-1]} features, "
+        f"{spec.name}: {shape} -> {model.outputs[0].shape[-1]} features, "
         f"{model.count_params():,} parameters"
     )
+    inferred = " (inferred from its layers)" if spec.carries_weights else ""
+    click.echo(f"blocks: {', '.join(spec.blocks) or 'none'}{inferred}")
     for line in report.lines(limit) if report else ["no weights loaded: random initialisation"]:
         click.echo(line)
 

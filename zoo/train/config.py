@@ -11,35 +11,41 @@ from typing import Any
 from zoo.data import MAX_PIXELS
 from zoo.errors import ConfigError
 
-STRATEGIES = ("head", "top", "progressive", "full")
+STRATEGIES = ("auto", "head", "top", "progressive", "full")
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("auto", "constant", "cosine")
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """The settings of ``zoo finetune``; defaults follow the transfer-learning recipe.
+    """The settings of ``zoo finetune``, as given; None means "the default for the strategy".
 
-    ``epochs`` bounds the head phase and ``finetune_epochs`` each unfreezing phase
-    (default: ``epochs``); ``finetune_lr`` (default ``lr / 10``) is the small rate for
-    unfrozen blocks. Both defaults are filled in when the config is made, so the run
-    records the values it used.
+    ``strategy`` ``auto`` fine-tunes a pretrained backbone (the head, then the top blocks)
+    and trains one without weights from scratch; ``zoo.train.plan`` fills in every None
+    from the strategy and records the values used in the run's summary. ``weights`` None
+    takes the backbone's default weights, ``"none"`` asks for random initialisation.
+    ``epochs`` bounds the first phase (the head, or the whole network from scratch) and
+    ``finetune_epochs`` each unfreezing phase.
     """
 
     backbone: str
     data: str
     out: str
     weights: str | None = None
-    strategy: str = "head"
+    strategy: str = "auto"
     unfreeze: int = 2
-    epochs: int = 10
+    epochs: int | None = None
     finetune_epochs: int | None = None
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None
     finetune_lr: float | None = None
     optimizer: str = "adam"
-    schedule: str = "constant"
-    patience: int = 3
+    schedule: str = "auto"
+    warmup_epochs: int | None = None
+    patience: int | None = None
+    label_smoothing: float | None = None
+    weight_decay: float | None = None
+    precise_bn: bool | None = None
     image_size: tuple[int, ...] | None = None
     bands: tuple[str, ...] | None = None
     augment: bool = True
@@ -61,34 +67,35 @@ class FinetuneConfig:
         self._choice("strategy", STRATEGIES)
         self._choice("optimizer", OPTIMIZERS)
         self._choice("schedule", SCHEDULES)
-        for name in ("epochs", "batch_size", "unfreeze", "max_pixels"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
-        if self.finetune_epochs is not None and self.finetune_epochs < 1:
-            raise ConfigError(f"--finetune-epochs must be at least 1, got {self.finetune_epochs}")
+        for name in (
+            "epochs",
+            "finetune_epochs",
+            "patience",
+            "batch_size",
+            "unfreeze",
+            "max_pixels",
+        ):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ConfigError(f"{_flag(name)} must be at least 1, got {value}")
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ConfigError(f"--warmup-epochs must be 0 or more, got {self.warmup_epochs}")
         for name in ("lr", "finetune_lr"):
             rate = getattr(self, name)
             if rate is not None and not (math.isfinite(rate) and rate > 0):
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be a positive number, got {rate}")
-        if self.patience < 1:
-            raise ConfigError(f"--patience must be at least 1, got {self.patience}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+                raise ConfigError(f"{_flag(name)} must be a positive number, got {rate}")
+        for name, high in (("dropout", 1.0), ("label_smoothing", 1.0), ("weight_decay", 1.0)):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < high:
+                raise ConfigError(f"{_flag(name)} must be in [0, {high:g}), got {value}")
         if self.image_size is not None and len(self.image_size) not in (1, 2, 3):
             raise ConfigError(f"--image-size takes H, H,W or H,W,C; got {self.image_size}")
         object.__setattr__(self, "data", str(Path(self.data).expanduser().resolve()))
-        if self.finetune_lr is None:
-            object.__setattr__(self, "finetune_lr", self.lr / 10)
-        if self.finetune_epochs is None:
-            object.__setattr__(self, "finetune_epochs", self.epochs)
 
     def _choice(self, name: str, allowed: tuple[str, ...]) -> None:
         value = getattr(self, name)
         if value not in allowed:
-            raise ConfigError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
+            raise ConfigError(f"{_flag(name)} must be one of {', '.join(allowed)}; got {value!r}")
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -121,7 +128,11 @@ class FinetuneConfig:
         asked = FinetuneConfig.from_dict({**recorded, **given}).to_dict()
         changed = sorted(k for k in given if k not in self.RESUMABLE and recorded[k] != asked[k])
         if changed:
-            differences = ", ".join(f"{k} {recorded[k]!r} (asked {asked[k]!r})" for k in changed)
+            differences = ", ".join(
+                f"{k} {'by default' if recorded[k] is None else repr(recorded[k])} "
+                f"(asked {asked[k]!r})"
+                for k in changed
+            )
             raise ConfigError(
                 f"the run in {self.out} was started with other settings: {differences}; resume "
                 "without them to continue with the run's own, or start a new run"
@@ -134,3 +145,7 @@ class FinetuneConfig:
 
 
 _SEQUENCES = ("image_size", "bands", "hidden", "registry_files")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

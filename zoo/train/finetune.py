@@ -17,7 +17,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ from zoo.errors import (
 )
 from zoo.fs import read_json
 from zoo.plugin_loader import get_registry
+from zoo.preprocessing import Preprocessing
 from zoo.sources import source_kind
+from zoo.train.batch_norm import BatchNormEstimator
 from zoo.train.config import FinetuneConfig
 from zoo.train.distribute import choose_strategy, deterministic_ops, precision
 from zoo.train.evaluate import predict
@@ -50,7 +53,8 @@ from zoo.train.model import (
     build_network,
     set_trainable_top,
 )
-from zoo.train.phases import PhaseRecord, run_phase
+from zoo.train.phases import PhaseData, PhaseRecord, run_phase
+from zoo.train.plan import PhasePlan, Plan, make_plan
 from zoo.train.rundir import CONFIG, Run, RunDir
 from zoo.versions import library_versions
 
@@ -123,10 +127,15 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
             progress=progress,
         )
         with strategy.scope():
-            network = _build_network(config, images, progress)
-        _check_plan(config, network)
-        run_dir.begin(_config_record(config, network, images, strategy_name, policy), images.labels)
-        trainer = _Trainer(config, run_dir, images, network, strategy, callbacks, progress)
+            network, weights = _build_network(config, images, progress)
+        blocks = len(block_boundaries(network.backbone, network.spec.blocks))
+        plan = make_plan(config, pretrained=network.pretrained, weights=weights, blocks=blocks)
+        _check_plan(config, plan, network, blocks)
+        if progress:
+            print(f"plan: {plan.reason}", file=sys.stderr)
+        record = _config_record(config, network, images, weights, plan, strategy_name, policy)
+        run_dir.begin(record, images.labels)
+        trainer = _Trainer(config, plan, run_dir, images, network, strategy, callbacks, progress)
         trainer.train()
         metrics = trainer.evaluate()
         summary = trainer.write_results(metrics, time.monotonic() - started)
@@ -141,38 +150,47 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
     )
 
 
-def _build_network(config: FinetuneConfig, images: ImageSet, progress: bool) -> Network:
-
+def _build_network(
+    config: FinetuneConfig, images: ImageSet, progress: bool
+) -> tuple[Network, str | None]:
+    """The backbone with its weights, a new head, and the name or path of the weights used."""
     registry = get_registry(config.registry_files)
     spec = None if source_kind(config.backbone) else registry.get(config.backbone)
+    shape = _input_shape(config, spec, images.channels)
+    if config.weights == "none":
+        weights = None
+    elif config.weights is not None or spec is None:
+        weights = config.weights
+    else:  # the backbone's own default, for this many channels
+        weights = spec.default_weight(shape[-1] if shape else spec.input_shape[-1])
     backbone = create_backbone(
         config.backbone,
-        weights=config.weights,
-        input_shape=_input_shape(config, spec, images.channels),
+        weights=weights,
+        input_shape=shape,
         registry=registry,
         progress=progress,
         **config.backbone_options,
     )
-    return build_network(
+    network = build_network(
         backbone,
         len(images.labels),
         bands=config.bands,
         hidden=config.hidden,
         dropout=config.dropout,
-        weights_given=config.weights is not None,
+        weights_given=weights is not None,
     )
+    return network, weights
 
 
-def _check_plan(config: FinetuneConfig, network: Network) -> None:
+def _check_plan(config: FinetuneConfig, plan: Plan, network: Network, blocks: int) -> None:
     """Refuse, before anything is written, what the backbone or the machine cannot do."""
-    blocks = len(block_boundaries(network.backbone, network.spec.blocks))
     name = network.spec.name
-    if config.strategy in ("top", "progressive") and not blocks:
+    if plan.strategy in ("top", "progressive") and not blocks:
         raise ConfigError(
             f"backbone '{name}' declares no blocks, so its top blocks cannot be unfrozen "
             "alone; use --strategy head or full"
         )
-    if config.strategy == "top" and config.unfreeze > blocks:
+    if plan.strategy == "top" and config.unfreeze > blocks:
         raise ConfigError(
             f"--unfreeze {config.unfreeze}: backbone '{name}' has {blocks} blocks; choose 1 to "
             f"{blocks}, or --strategy full to train them all"
@@ -215,22 +233,29 @@ def _input_shape(config: FinetuneConfig, spec: Any, data_channels: int) -> tuple
 
 
 def _config_record(
-    config: FinetuneConfig, network: Network, images: ImageSet, strategy: str, policy: str
+    config: FinetuneConfig,
+    network: Network,
+    images: ImageSet,
+    weights: str | None,
+    plan: Plan,
+    distribution: str,
+    policy: str,
 ) -> dict[str, Any]:
     """What config.json holds: everything needed to understand, repeat or load the run."""
-
     report = network.backbone.load_report
     geometry = network.geometry
     return {
         "settings": config.to_dict(),
+        "plan": plan.to_dict(),
         "versions": library_versions(),
         "backbone": network.spec.to_dict(),
+        "weights": weights,
         "model_modules": list(network.spec.model_modules),
         "input_shape": [*geometry.size, geometry.channels],
         "labels": list(images.labels),
         "data": images.summary(),
         "load_report": report.to_dict() if report else None,
-        "strategy": strategy,
+        "distribution": distribution,
         "precision": policy,
     }
 
@@ -241,6 +266,7 @@ class _Trainer:
     def __init__(
         self,
         config: FinetuneConfig,
+        plan: Plan,
         run_dir: RunDir,
         images: ImageSet,
         network: Network,
@@ -249,6 +275,7 @@ class _Trainer:
         progress: bool,
     ) -> None:
         self.config = config
+        self.plan = plan
         self.run_dir = run_dir
         self.images = images
         self.network = network
@@ -258,7 +285,7 @@ class _Trainer:
         self.phases: list[PhaseRecord] = []
         self.notes: list[str] = []
         self.features: SplitFeatures | None = None  # set when the head trains on cached features
-        if not network.pretrained and config.strategy == "head":
+        if not network.pretrained and plan.strategy == "head":
             self.notes.append("random backbone weights with --strategy head: only the head learns")
             warnings.warn(
                 "training only a head on a randomly initialised backbone; pass --weights, or "
@@ -270,20 +297,17 @@ class _Trainer:
     # --- the phases ---------------------------------------------------------------------
 
     def train(self) -> None:
-        config, pretrained = self.config, self.network.pretrained
-        if config.strategy != "full" or pretrained:
-            self._head_phase()
-        if config.strategy == "top":
-            self._tune_phase(f"top{config.unfreeze}", blocks=config.unfreeze)
-        elif config.strategy == "full":
-            self._tune_phase(
-                "full", blocks=None, lr=config.finetune_lr if pretrained else config.lr
-            )
-        elif config.strategy == "progressive":
+        plan = self.plan
+        if plan.head is not None:
+            self._head_phase(plan.head)
+        if plan.strategy == "top":
+            self._tune_phase(f"top{plan.unfreeze}", blocks=plan.unfreeze)
+        elif plan.strategy == "full":
+            self._tune_phase("full", blocks=None)
+        elif plan.strategy == "progressive":
             self._progressive()
 
-    def _head_phase(self) -> None:
-
+    def _head_phase(self, phase: PhasePlan) -> None:
         config, network = self.config, self.network
         network.backbone.trainable = False
         if config.cache:  # the head alone, on cached features
@@ -296,26 +320,27 @@ class _Trainer:
                 batch_size=config.batch_size,
                 progress=self.progress,
             )
-            model, (train, val, steps) = (
-                network.head,
-                self.features.datasets(config.batch_size, config.seed),
-            )
+            train, val, steps = self.features.datasets(config.batch_size, config.seed)
+            model, data = network.head, PhaseData(train, val, steps)
         else:
-            model, (train, val, steps) = network.classifier, self._image_datasets()
-        self._phase(PhaseRecord("head", config.lr), model, train, val, steps, config.epochs)
+            model, data = network.classifier, self._image_data()
+        self._phase(PhaseRecord("head", phase.lr), model, data, phase)
 
-    def _tune_phase(self, name: str, blocks: int | None, lr: float | None = None) -> PhaseRecord:
-
-        network = self.network
+    def _tune_phase(self, name: str, blocks: int | None) -> PhaseRecord:
+        network, phase = self.network, self.plan.tune
+        assert phase is not None
         unfrozen = set_trainable_top(network.backbone, network.spec.blocks, blocks)
-        record = PhaseRecord(name, lr or self.config.finetune_lr, unfrozen_blocks=unfrozen)
-        train, val, steps = self._image_datasets()
-        return self._phase(
-            record, network.classifier, train, val, steps, self.config.finetune_epochs
-        )
+        record = PhaseRecord(name, phase.lr, unfrozen_blocks=unfrozen)
+        data = self._image_data()
+        batch_norm = None
+        if self.plan.reestimate_batch_norm:
+            estimator = BatchNormEstimator(
+                network.backbone, Preprocessing(network.spec.preprocessing)
+            )
+            batch_norm = partial(estimator.estimate, data.train, self.config.batch_size)
+        return self._phase(record, network.classifier, data, phase, batch_norm)
 
     def _progressive(self) -> None:
-
         network = self.network
         total = len(block_boundaries(network.backbone, network.spec.blocks))
         best = self.phases[-1].best
@@ -334,9 +359,13 @@ class _Trainer:
             best = record.best
 
     def _phase(
-        self, record: PhaseRecord, model: Any, train: Any, val: Any, steps: int, epochs: int
+        self,
+        record: PhaseRecord,
+        model: keras.Model,
+        data: PhaseData,
+        phase: PhasePlan,
+        batch_norm: Callable[[], object] | None = None,
     ) -> PhaseRecord:
-
         config, run_dir = self.config, self.run_dir
         record.first_epoch = sum(p.epochs_done for p in self.phases)
         board = keras.callbacks.TensorBoard(log_dir=str(run_dir.tensorboard_folder(record.name)))
@@ -344,31 +373,28 @@ class _Trainer:
             record = run_phase(
                 record,
                 model,
-                train,
-                val,
+                data,
                 folder=run_dir.phase_folder(record.name),
-                epochs=epochs,
-                optimizer=config.optimizer,
-                schedule=config.schedule,
-                steps_per_epoch=steps,
-                patience=config.patience,
+                phase=phase,
+                plan=self.plan,
                 class_weight=self.images.class_weights() if config.class_weights else None,
+                batch_norm=batch_norm,
                 callbacks=[board, *self.callbacks],
                 verbose=_keras_verbosity(self.progress),
             )
         self.phases.append(record)
         return record
 
-    def _image_datasets(self) -> tuple[Any, Any, int]:
-
+    def _image_data(self) -> PhaseData:
         config = self.config
-        return split_datasets(
+        train, val, steps = split_datasets(
             self.images,
             self.network.geometry,
             batch_size=config.batch_size,
             augment=config.augment,
             seed=config.seed,
         )
+        return PhaseData(train, val, steps)
 
     # --- results ------------------------------------------------------------------------
 
@@ -381,7 +407,7 @@ class _Trainer:
             samples = self.images.split(split)
             if not samples:
                 continue
-            if self.config.strategy == "head" and self.features is not None:
+            if self.plan.strategy == "head" and self.features is not None:
                 # the backbone never changed: its cached features give the same answer
                 features = self.features.identity_view(split)
                 probabilities = network.head.predict(features, batch_size=batch_size, verbose=0)
@@ -399,7 +425,7 @@ class _Trainer:
         history = run_dir.write_history(self.phases)
         run_dir.write_plots(history, self.phases)
         run_dir.write_metrics(metrics)
-        trained_backbone = network.backbone if self.config.strategy != "head" else None
+        trained_backbone = network.backbone if self.plan.strategy != "head" else None
         run_dir.save_models(network.classifier, network.head, trained_backbone)
         summary = {
             "data": self.images.summary(),
@@ -409,6 +435,7 @@ class _Trainer:
                 if self.features
                 else {}
             ),
+            "plan": self.plan.to_dict(),
             "phases": [p.summary() for p in self.phases],
             "notes": self.notes,
             "seconds": round(seconds, 1),

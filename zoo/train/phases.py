@@ -11,7 +11,7 @@ weights are restored.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from zoo.errors import TrainingError
 from zoo.fs import atomic_file, read_json, write_json
+from zoo.train.loss import SparseCrossentropy
+from zoo.train.plan import PhasePlan, Plan
 
 MONITOR = "val_loss"
 STATE = "state.json"
@@ -59,58 +61,92 @@ class PhaseRecord:
         return cls(**data)
 
 
-def make_optimizer(name: str, lr: float, schedule: str, steps: int) -> keras.optimizers.Optimizer:
-    """Adam or SGD with momentum, at a constant rate or on a cosine decay over the phase."""
-    rate: Any = lr
-    if schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.05)
+@dataclass(frozen=True)
+class PhaseData:
+    """What a phase trains on: training and validation batches, and steps per epoch."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    steps: int
+
+
+def make_optimizer(
+    name: str, phase: PhasePlan, steps_per_epoch: int, weight_decay: float
+) -> keras.optimizers.Optimizer:
+    """Adam or SGD with momentum; a constant rate, or a linear warm-up then a cosine decay.
+
+    Weight decay is decoupled from the gradient (AdamW's) and spares biases and
+    batch-norm scales and offsets.
+    """
+    rate: Any = phase.lr
+    if phase.schedule == "cosine":
+        total = max(1, phase.epochs * steps_per_epoch)
+        warmup = phase.warmup_epochs * steps_per_epoch
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else phase.lr,
+            decay_steps=max(1, total - warmup),
+            alpha=0.05,
+            warmup_target=phase.lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    decay = weight_decay or None
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-    return keras.optimizers.Adam(rate)
+        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
+    else:
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+    if decay:
+        optimizer.exclude_from_weight_decay(var_names=["bias", "beta", "gamma"])
+    return optimizer
 
 
 def run_phase(
     record: PhaseRecord,
     model: keras.Model,
-    train: tf.data.Dataset,
-    val: tf.data.Dataset,
+    data: PhaseData,
     *,
     folder: Path,
-    epochs: int,
-    optimizer: str,
-    schedule: str,
-    steps_per_epoch: int,
-    patience: int,
+    phase: PhasePlan,
+    plan: Plan,
     class_weight: dict[int, float] | None,
+    batch_norm: Callable[[], object] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
 ) -> PhaseRecord:
     """Train ``model`` for one phase, resuming from ``folder`` if an earlier run stopped in it.
 
     ``record`` names the phase and its learning rate; the returned record is the one
-    saved in ``folder`` (the earlier run's, continued, when resuming).
+    saved in ``folder`` (the earlier run's, continued, when resuming). ``batch_norm``,
+    when given, re-estimates batch-norm statistics before each validation.
     """
     folder.mkdir(parents=True, exist_ok=True)
     record = read_record(folder) or record
     if record.finished:
         model.load_weights(folder / BEST_WEIGHTS)
         return record
-    opt = make_optimizer(optimizer, record.lr, schedule, epochs * steps_per_epoch)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    opt = make_optimizer(plan.optimizer, phase, data.steps, plan.weight_decay)
+    model.compile(
+        optimizer=opt,
+        loss=SparseCrossentropy(plan.label_smoothing),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     opt.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt)
     manager = tf.train.CheckpointManager(checkpoint, str(folder / CHECKPOINTS), max_to_keep=2)
     if record.epochs_done:
         checkpoint.restore(_checkpoint_of(manager, record.epochs_done)).expect_partial()
-    keeper = _PhaseKeeper(record, folder, manager, patience)
-    if record.epochs_done < epochs and not keeper.exhausted:
+    keeper = _PhaseKeeper(record, folder, manager, phase)
+    if record.epochs_done < phase.epochs and not keeper.exhausted:
         model.fit(
-            train,
-            validation_data=val,
-            epochs=epochs,
+            data.train,
+            epochs=phase.epochs,
             initial_epoch=record.epochs_done,
             class_weight=class_weight,
-            callbacks=[_StopOnNonFiniteLoss(record), keeper, *callbacks],
+            callbacks=[
+                _Validator(data.val, batch_norm),
+                _StopOnNonFiniteLoss(record),
+                keeper,
+                *callbacks,
+            ],
             shuffle=False,  # the datasets shuffle themselves
             verbose=verbose,
         )
@@ -136,6 +172,26 @@ def _checkpoint_of(manager: tf.train.CheckpointManager, epoch: int) -> str:
         f"no checkpoint of epoch {epoch} in {manager.directory}; the run folder was changed "
         "by hand: start the run again"
     )
+
+
+class _Validator(keras.callbacks.Callback):
+    """Validation at the end of each epoch, after batch-norm statistics are re-estimated.
+
+    Keras's own validation runs before any callback could update the statistics; this
+    one adds ``val_loss`` and ``val_accuracy`` to the epoch's logs for those that follow.
+    """
+
+    def __init__(self, val: tf.data.Dataset, batch_norm: Callable[[], object] | None) -> None:
+        super().__init__()
+        self.val = val
+        self.batch_norm = batch_norm
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.batch_norm is not None:
+            self.batch_norm()
+        scores = self.model.evaluate(self.val, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"val_{name}": float(value) for name, value in scores.items()})
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -172,17 +228,20 @@ class _PhaseKeeper(keras.callbacks.Callback):
         record: PhaseRecord,
         folder: Path,
         manager: tf.train.CheckpointManager,
-        patience: int,
+        phase: PhasePlan,
     ) -> None:
         super().__init__()
         self.record = record
         self.folder = folder
         self.manager = manager
-        self.patience = patience
+        self.phase = phase
 
     @property
     def exhausted(self) -> bool:
-        return _epochs_since_best(self.record) >= self.patience
+        """Patience ran out (never during the warm-up, when the rate is still rising)."""
+        if self.record.epochs_done <= self.phase.warmup_epochs:
+            return False
+        return _epochs_since_best(self.record) >= self.phase.patience
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}

@@ -59,7 +59,7 @@ def fetch_weights(source: WeightSource, *, backbone: str = "", progress: bool = 
     """Return a local path for the weight source, downloading and verifying it if needed."""
     owner = _owner(source, backbone)
     if source.path is not None:
-        return _local_path(source.path, owner)
+        return _local_path(source.path, source.checksum, owner)
     assert source.url is not None
     basename = _url_basename(source.url, owner)
     if source.member and basename.endswith(ARCHIVE_SUFFIXES):
@@ -78,9 +78,16 @@ def _owner(source: WeightSource, backbone: str) -> str:
     return f"weights '{source.name}'"
 
 
-def _local_path(path: str, owner: str) -> Path:
-    """A user-supplied file, directory or checkpoint prefix, which must already exist."""
+def _local_path(path: str, checksum: Checksum, owner: str) -> Path:
+    """A local file, directory or checkpoint prefix, which must exist (and verify, if a
+    checksum is recorded for a file)."""
     local = Path(path).expanduser()
+    if local.is_file() and not _verifies(local, checksum):
+        assert checksum is not None
+        raise WeightsError(
+            f"{owner}: {local} does not match its recorded {checksum[0]} {checksum[1]}; the "
+            "file was changed or damaged: restore it (reinstall zoo for the weights it ships)"
+        )
     if _present(local):
         return local
     raise WeightsError(
