@@ -104,7 +104,6 @@ def finetune(
 
 def _recorded_config(out: Path) -> FinetuneConfig:
     """The settings the run in ``out`` started with."""
-
     if not (out / CONFIG).is_file():
         raise RunDirError(f"{out} holds no run to resume (no {CONFIG}); drop --resume to start one")
     return FinetuneConfig.from_dict(read_json(out / CONFIG)["settings"])
@@ -112,7 +111,6 @@ def _recorded_config(out: Path) -> FinetuneConfig:
 
 def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress: bool) -> Run:
     """The recipe: data, network, the phases, evaluation, the run's files."""
-
     started = time.monotonic()
     with precision(config.mixed_precision) as policy, deterministic_ops():
         strategy, strategy_name = choose_strategy()
@@ -400,7 +398,6 @@ class _Trainer:
 
     def evaluate(self) -> dict[str, ClassificationMetrics]:
         """Metrics of the validation and test splits (those that hold images)."""
-
         network, batch_size = self.network, self.config.batch_size
         results = {}
         for split in ("val", "test"):
@@ -457,7 +454,6 @@ def _keras_verbosity(progress: bool) -> int:
 
     Keras writes its progress to standard output.
     """
-
     if not progress:
         return 0
     return 1 if sys.stdout.isatty() else 2
