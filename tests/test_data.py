@@ -10,7 +10,7 @@ from astropy.io import fits
 from PIL import Image
 
 from zoo.data.dataset import load_image_set, stable_split
-from zoo.data.images import ImageGeometry, fit_channels, read_image
+from zoo.data.images import ImageGeometry, channels_fit, read_image
 from zoo.data.pipeline import image_dataset
 from zoo.errors import DataError, DataWarning, ImageError
 
@@ -57,13 +57,20 @@ def test_readers_keep_values_and_select_bands(tmp_path):
         read_image(tmp_path / "cube.fits", bands=[5])
 
 
-def test_fit_channels():
+def test_conform_fits_channels_then_size():
+    import tensorflow as tf
+
+    from zoo.data.conform import conform
+
     grey = np.ones((2, 2, 1), "float32")
-    assert fit_channels(grey, 3).shape == (2, 2, 3)
-    colour = np.stack([np.zeros((2, 2)), np.ones((2, 2)), np.full((2, 2), 2.0)], axis=-1)
-    np.testing.assert_allclose(fit_channels(colour, 1), np.ones((2, 2, 1)))
-    with pytest.raises(ImageError, match="2 bands and the backbone takes 3"):
-        fit_channels(np.ones((2, 2, 2)), 3)
+    colour = np.stack([np.zeros((4, 4)), np.ones((4, 4)), np.full((4, 4), 2.0)], axis=-1)
+    assert tuple(conform(grey, ImageGeometry((2, 2), 3)).shape) == (2, 2, 3)
+    np.testing.assert_allclose(
+        conform(colour, ImageGeometry((2, 2), 1)), np.ones((2, 2, 1)), rtol=1e-6
+    )
+    assert [channels_fit(have, 3) for have in (1, 2, 3, 4)] == [True, False, True, False]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cannot be fitted to 3"):
+        conform(np.ones((2, 2, 2), "float32"), ImageGeometry((2, 2), 3))
 
 
 def test_splits_are_stable_and_follow_the_fractions():

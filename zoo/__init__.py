@@ -14,6 +14,7 @@ from zoo.errors import (
     DataWarning,
     DownloadError,
     DuplicateBackboneError,
+    ExportError,
     FolderLockedError,
     ImageError,
     MetricsError,
@@ -32,6 +33,7 @@ from zoo.errors import (
     ZooError,
     ZooWarning,
 )
+from zoo.export import export  # the function: it shadows the package's name here
 from zoo.hookspecs import hookimpl
 from zoo.plugin_loader import get_registry, load_registry
 from zoo.registry import Registry
@@ -71,6 +73,7 @@ __all__ = [
     "DataWarning",
     "DownloadError",
     "DuplicateBackboneError",
+    "ExportError",
     "FolderLockedError",
     "ImageError",
     "MetricsError",
@@ -92,6 +95,7 @@ __all__ = [
     "ZooWarning",
     "__version__",
     "create_backbone",
+    "export",
     "finetune",
     "get_registry",
     "get_spec",

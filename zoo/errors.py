@@ -19,6 +19,7 @@ ZooWarning are printed by the CLI as one clean line each.
     ├── RunDirError                   a run folder cannot be used as asked
     ├── FolderLockedError             another zoo process is writing that folder
     ├── TrainingError                 training cannot go on (a NaN loss, too little memory)
+    ├── ExportError                   a run cannot be exported, or an export fails its check
     └── TrainingInterrupted           stopped by the user; the run can be resumed
     ZooWarning (UserWarning)
     ├── PluginWarning, RegistryFileWarning, WeightsWarning, DataWarning, TrainingWarning
@@ -93,6 +94,10 @@ class FolderLockedError(ZooError):
 
 class TrainingError(ZooError):
     """Training cannot go on as set up: the loss diverged, or the model cannot fit in memory."""
+
+
+class ExportError(ZooError):
+    """A run cannot be exported as asked, or the exported model failed its verification."""
 
 
 class TrainingInterrupted(ZooError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoo.cli.app import cli, main
 from zoo.cli.data import data_group
+from zoo.cli.export import export_command
 from zoo.cli.registry import info_command, list_command, plugins_command
 from zoo.cli.train import evaluate_command, finetune_command
 from zoo.cli.weights import weights_group
@@ -21,6 +22,7 @@ for _command in (
     data_group,
     finetune_command,
     evaluate_command,
+    export_command,
 ):
     cli.add_command(_command)
 

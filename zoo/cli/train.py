@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from zoo.cli.options import (
     registry_option,
 )
 from zoo.errors import TrainingInterrupted
+from zoo.export.manifest import check_name
 from zoo.train.config import OPTIMIZERS, SCHEDULES, STRATEGIES, FinetuneConfig
 
 default = FinetuneConfig.default
@@ -115,6 +117,15 @@ default = FinetuneConfig.default
     "--mixed-precision/--no-mixed-precision", default=None, help="[default: on with a GPU]"
 )
 @click.option("--seed", default=default("seed"), show_default=True)
+@click.option(
+    "--export",
+    "export_base",
+    type=click.Path(file_okay=False),
+    help="Export the run to this base folder when it finishes.",
+)
+@click.option(
+    "--name", "export_name", help="Model name of the export [default: the --out folder's name]."
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--force", is_flag=True, help="Replace a run already in --out.")
 @registry_option
@@ -127,6 +138,8 @@ def finetune_command(
     bands: str | None,
     hidden: str | None,
     registries: Sequence[str],
+    export_base: str | None,
+    export_name: str | None,
     **settings: Any,
 ) -> None:
     """Fine-tune BACKBONE on the labelled images in DATA (class folders or a CSV catalog).
@@ -136,6 +149,10 @@ def finetune_command(
     """
     from zoo.train.finetune import finetune
 
+    if export_name and not export_base:
+        raise click.UsageError("--name goes with --export BASE")
+    if export_base:
+        check_name(export_name or Path(out).name)  # before training, not after
     settings.update(
         weights=backbone_options.weights,
         backbone_options=backbone_options.loading(),
@@ -164,6 +181,10 @@ def finetune_command(
     if skipped:
         click.echo(f"skipped {skipped} unreadable file(s); see {run.path / 'summary.json'}")
     click.echo(f"run written to {run.path}")
+    if export_base:
+        from zoo.cli.export import export_to
+
+        export_to(run.path, export_base, export_name or Path(out).name)
 
 
 #: Settings that options of another name set (the rest share their option's name).

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.data import MAX_PIXELS
-from zoo.data.images import Band, is_image_file, read_image
+from zoo.data.images import FITS_SUFFIXES, Band, channels_fit, is_image_file, read_image
 from zoo.errors import DataError, DataWarning, ImageError
 from zoo.progress import Progress
 
@@ -91,6 +91,7 @@ class ImageSet:
             "class_weights": {self.labels[i]: round(w, 4) for i, w in self.class_weights().items()},
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "split_digests": {name: self.split_digest(name) for name in SPLITS},
+            "formats": dict(sorted(Counter(_format(s.relpath) for s in self.samples).items())),
         }
 
 
@@ -143,7 +144,7 @@ def load_image_set(
     target = channels or _common_channels(data, counts)
     samples: list[Sample] = []
     for (relpath, label, split), (digest, bands_of) in readable:
-        if bands_of not in (target, 1) and target != 1:
+        if not channels_fit(bands_of, target):
             skipped.append(
                 (
                     relpath,
@@ -289,6 +290,12 @@ def _relative_to(root: Path, written: str) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _format(path: str) -> str:
+    """A file's format as its lower-case suffix ('png', 'jpg', 'fits', ...)."""
+    name = path.lower()
+    return "fits" if name.endswith(FITS_SUFFIXES) else Path(name).suffix.lstrip(".")
 
 
 def _utf8(name: str) -> bool:

@@ -66,19 +66,10 @@ def read_image(
     return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def fit_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """Give an image the backbone's number of channels: grey is repeated, colour averaged."""
-    have = image.shape[-1]
-    if have == channels:
-        return image
-    if have == 1:
-        return np.repeat(image, channels, axis=-1)
-    if channels == 1:
-        return image.mean(axis=-1, keepdims=True)
-    raise ImageError(
-        f"the image has {have} bands and the backbone takes {channels}: select bands "
-        "(--bands) or build the backbone for this number of channels (--image-size H,W,C)"
-    )
+def channels_fit(have: int, want: int) -> bool:
+    """Whether an image of ``have`` bands can feed a backbone of ``want`` channels: the same,
+    grey (repeated to colour), or anything averaged to grey (``zoo.data.conform``)."""
+    return have in (want, 1) or want == 1
 
 
 def _pil_planes(path: str | Path, max_pixels: int | None) -> tuple[list[np.ndarray], list[str]]:

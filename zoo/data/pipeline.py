@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.conform import conform
 from zoo.data.dataset import ImageSet, Sample
-from zoo.data.images import ImageGeometry, fit_channels, read_image
+from zoo.data.images import ImageGeometry, read_image
 from zoo.dihedral import random_view, with_seeds
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -23,20 +24,16 @@ AUTOTUNE = tf.data.AUTOTUNE
 def decode_image(path: Any, geometry: ImageGeometry) -> Any:
     """One file (a string tensor) as float32 (height, width, channels) at the backbone's size.
 
-    Reading runs in Python (PIL, astropy); resizing stays in the TensorFlow graph.
+    Reading runs in Python (PIL, astropy); fitting channels and size stays in the graph,
+    where the exported model runs the same function (``zoo.data.conform``).
     """
-    size, channels = geometry.size, geometry.channels
 
     def read(raw_path: bytes) -> np.ndarray:
-        image = read_image(raw_path.decode(), geometry.bands)
-        return fit_channels(image, channels).astype("float32")
+        return read_image(raw_path.decode(), geometry.bands)
 
     image = tf.numpy_function(read, [path], tf.float32, stateful=False)
-    image.set_shape((None, None, channels))
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
-    resized = tf.cond(same, lambda: image, lambda: tf.image.resize(image, size, antialias=True))
-    resized.set_shape((*size, channels))
-    return resized
+    image.set_shape((None, None, None))
+    return conform(image, geometry)
 
 
 def image_dataset(

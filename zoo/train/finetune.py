@@ -57,6 +57,10 @@ from zoo.train.phases import PhaseData, PhaseRecord, run_phase
 from zoo.train.plan import PhasePlan, Plan, make_plan
 from zoo.train.rundir import CONFIG, Run, RunDir
 from zoo.versions import library_versions
+from zoo.weights.download import file_digest
+
+#: Validation images named in config.json, for an export's warmup requests and checks.
+EXAMPLES = 4
 
 
 def finetune(
@@ -242,16 +246,19 @@ def _config_record(
     """What config.json holds: everything needed to understand, repeat or load the run."""
     report = network.backbone.load_report
     geometry = network.geometry
+    loaded = Path(report.source) if report else None
     return {
         "settings": config.to_dict(),
         "plan": plan.to_dict(),
         "versions": library_versions(),
         "backbone": network.spec.to_dict(),
         "weights": weights,
+        "weights_sha256": file_digest(loaded, "sha256") if loaded and loaded.is_file() else None,
         "model_modules": list(network.spec.model_modules),
         "input_shape": [*geometry.size, geometry.channels],
         "labels": list(images.labels),
         "data": images.summary(),
+        "examples": [s.relpath for s in images.split("val")[:EXAMPLES]],
         "load_report": report.to_dict() if report else None,
         "distribution": distribution,
         "precision": policy,

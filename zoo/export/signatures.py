@@ -1,0 +1,139 @@
+"""The SavedModel's signatures, the contract TF Serving clients call.
+
+- ``serving_default``: encoded images (PNG or JPEG bytes, ``tf.string [batch]``), decoded,
+  fitted and resized in the graph as training read them (``zoo.data.conform``);
+- ``predict_images``: float pixels ``[batch, H, W, C]``, as training saw them before the
+  model's own preprocessing; the default signature for FITS or multi-band models, which
+  have no bytes signature;
+- ``classify``: TF Serving's Classify convention, serialized ``tf.Example`` protos in
+  ``inputs`` (the image bytes under ``image/encoded``), ``classes`` and ``scores`` out;
+  its method name is ``tensorflow/serving/classify``, which TF Serving checks.
+
+The predict signatures return ``probabilities`` [batch, classes], and the top ``k``
+classes as ``top_labels`` (strings), ``top_indices`` and ``top_scores``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from zoo.data.conform import conform, decode_encoded
+from zoo.data.images import ImageGeometry
+from zoo.export.manifest import IMAGE_FEATURE
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class ServingModule(tf.Module):
+    """The classifier (float32, preprocessing inside) behind the signatures, and its labels."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        labels: list[str],
+        labels_file: Path,
+        geometry: ImageGeometry,
+        top_k: int,
+    ) -> None:
+        super().__init__(name="zoo_serving")
+        self.model = model
+        self.labels = tf.constant(labels)
+        self.labels_file = tf.saved_model.Asset(str(labels_file))
+        self.geometry = geometry
+        self.top_k = min(top_k, len(labels))
+        height, width = geometry.size
+        pixels = tf.TensorSpec([None, height, width, geometry.channels], tf.float32, "images")
+        self.predict_images = tf.function(self._predict_images, input_signature=[pixels])
+        self.predict_encoded = tf.function(
+            self._predict_encoded, input_signature=[tf.TensorSpec([None], tf.string, "images")]
+        )
+        self.classify = tf.function(
+            self._classify, input_signature=[tf.TensorSpec([None], tf.string, "inputs")]
+        )
+
+    def signatures(self, encoded: bool) -> dict[str, Any]:
+        """The signatures to save: with the bytes ones when the model reads PNG or JPEG."""
+        if not encoded:
+            return {"serving_default": self.predict_images, "predict_images": self.predict_images}
+        return {
+            "serving_default": self.predict_encoded,
+            "predict_images": self.predict_images,
+            "classify": self.classify,
+        }
+
+    def _predict_images(self, images: Any) -> dict[str, Any]:
+        return self._outputs(self.model(images, training=False))
+
+    def _predict_encoded(self, images: Any) -> dict[str, Any]:
+        return self._predict_images(self._decode(images))
+
+    def _classify(self, inputs: Any) -> dict[str, Any]:
+        features = tf.io.parse_example(
+            inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+        )
+        top = self._outputs(self.model(self._decode(features[IMAGE_FEATURE]), training=False))
+        return {"classes": top["top_labels"], "scores": top["top_scores"]}
+
+    def _decode(self, images: Any) -> Any:
+        height, width = self.geometry.size
+        spec = tf.TensorSpec((height, width, self.geometry.channels), tf.float32)
+        return tf.map_fn(
+            lambda data: conform(decode_encoded(data), self.geometry),
+            images,
+            fn_output_signature=spec,
+        )
+
+    def _outputs(self, probabilities: Any) -> dict[str, Any]:
+        probabilities = tf.cast(probabilities, tf.float32)
+        top = tf.math.top_k(probabilities, k=self.top_k)
+        return {
+            "probabilities": probabilities,
+            "top_labels": tf.gather(self.labels, top.indices),
+            "top_indices": top.indices,
+            "top_scores": top.values,
+        }
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """The model with every layer computing in float32 (a mixed-precision run, rebuilt).
+
+    TF Serving's CPUs and most clients expect float32, and a served model should not
+    depend on the precision training happened to use.
+    """
+    if all(_policy_name(layer) == "float32" for layer in _layers(model)):
+        return model
+    rebuilt = model.__class__.from_config(_float32_config(model.get_config()))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found.extend(_layers(layer))
+    return found
+
+
+def _policy_name(layer: keras.layers.Layer) -> str:
+    policy = layer.dtype_policy
+    return getattr(policy, "name", str(policy))
+
+
+def _float32_config(config: Any) -> Any:
+    """A layer config with every dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+            return {**config, "config": {**config.get("config", {}), "name": "float32"}}
+        return {key: _float32_config(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    if config == "mixed_float16" or config == "mixed_bfloat16":
+        return "float32"
+    return config
