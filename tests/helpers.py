@@ -96,3 +96,54 @@ class RangeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def write_tf1_model(folder: Path) -> dict:
+    """A TF1 graph, as the old tutorials wrote them: X -> conv1 (+ batch norm) ->
+    ConvLayer_output -> logits, trained a step and saved with tf.compat.v1.train.Saver."""
+    import numpy as np
+    import tensorflow as tf
+
+    inputs = np.random.default_rng(5).random((4, 16, 16, 1), dtype="float32")
+    graph = tf.Graph()
+    with graph.as_default():
+        v1 = tf.compat.v1
+        X = v1.placeholder(tf.float32, (None, 16, 16, 1), name="X")
+        y = v1.placeholder(tf.int64, (None,), name="y")
+        with v1.variable_scope("conv1"):
+            weights = v1.get_variable("weights", (3, 3, 1, 8))
+            biases = v1.get_variable("biases", (8,), initializer=v1.constant_initializer(0.1))
+            conv = tf.nn.conv2d(X, weights, 1, "SAME") + biases
+        with v1.variable_scope("conv1_bn"):
+            gamma = v1.get_variable("gamma", (8,), initializer=v1.ones_initializer())
+            beta = v1.get_variable("beta", (8,), initializer=v1.zeros_initializer())
+            mean = v1.get_variable(
+                "moving_mean",
+                (8,),
+                trainable=False,
+                initializer=v1.random_normal_initializer(seed=1),
+            )
+            var = v1.get_variable(
+                "moving_variance",
+                (8,),
+                trainable=False,
+                initializer=v1.random_uniform_initializer(0.5, 2.0, seed=2),
+            )
+            normed = tf.nn.batch_normalization(conv, mean, var, beta, gamma, 1e-3)
+        features = tf.reduce_mean(tf.nn.relu(normed), axis=[1, 2], name="ConvLayer_output")
+        keep_prob = v1.placeholder_with_default(1.0, (), name="keep_prob")
+        with v1.variable_scope("logits"):
+            dense = v1.get_variable("weights", (8, 3))
+            logits = tf.matmul(tf.nn.dropout(features, rate=1 - keep_prob), dense)
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.MomentumOptimizer(0.1, 0.9).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            session.run(train, {X: inputs, y: [0, 1, 2, 0]})
+            expected = session.run(features, {X: inputs})
+            prefix = saver.save(session, str(folder / "model.ckpt"), global_step=1)
+    return {"prefix": prefix, "meta": prefix + ".meta", "inputs": inputs, "features": expected}

@@ -88,11 +88,12 @@ def check_version(
             last = one_line(Exception(done.stderr.strip().splitlines()[-1] if done.stderr else "?"))
             raise ExportError(f"{version} does not load or run without zoo: {last}")
         found = json.loads((folder / "report.json").read_text())
-        stored = np.load(folder / "outputs.npz")
         outputs: dict[str, dict[str, np.ndarray]] = {}
-        for key in stored.files:
-            signature, name = key.split("/")
-            outputs.setdefault(signature, {})[name] = stored[key]
+        if found["error"] is None:
+            stored = np.load(folder / "outputs.npz")
+            for key in stored.files:
+                signature, name = key.split("/")
+                outputs.setdefault(signature, {})[name] = stored[key]
     report = CheckReport(Path(version), found["signatures"], found["methods"], found["ops"])
     _judge(report, found, outputs, expected, labels)
     return report
@@ -112,6 +113,9 @@ def _judge(
         )
     if found["custom_ops"]:
         problems.append(f"ops outside TensorFlow's standard set: {', '.join(found['custom_ops'])}")
+    if found["error"]:
+        problems.append(f"it does not load or run without zoo: {found['error']}")
+        return
     if found["zoo_modules_imported"]:
         problems.append(f"the check imported zoo: {', '.join(found['zoo_modules_imported'])}")
     if "classify" in report.methods and report.methods["classify"] != CLASSIFY_METHOD:

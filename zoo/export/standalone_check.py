@@ -52,10 +52,8 @@ def read_inputs(path):
     return inputs
 
 
-def main(version, inputs_path, outputs_path, report_path):
-    ops, methods = graph_ops(version)
-    python_ops = sorted(set(ops) & PYTHON_OPS)
-    custom_ops = sorted(op for op in ops if op_def_registry.get(op) is None)
+def run_signatures(version, inputs_path, outputs_path):
+    """Load the version and run each signature on its inputs; the signatures' names."""
     loaded = tf.saved_model.load(version)
     outputs = {}
     for signature, arguments in read_inputs(inputs_path).items():
@@ -65,16 +63,25 @@ def main(version, inputs_path, outputs_path, report_path):
                 array = np.char.decode(array.astype(bytes), "utf-8")
             outputs[f"{signature}/{name}"] = array
     np.savez(outputs_path, **outputs)
-    zoo_imported = sorted(m for m in sys.modules if m == "zoo" or m.startswith("zoo."))
+    return sorted(loaded.signatures)
+
+
+def main(version, inputs_path, outputs_path, report_path):
+    ops, methods = graph_ops(version)
     report = {
         "ops": ops,
-        "python_ops": python_ops,
-        "custom_ops": custom_ops,
+        "python_ops": sorted(set(ops) & PYTHON_OPS),
+        "custom_ops": sorted(op for op in ops if op_def_registry.get(op) is None),
         "methods": methods,
-        "signatures": sorted(loaded.signatures),
-        "zoo_modules_imported": zoo_imported,
+        "signatures": sorted(methods),
+        "error": None,
         "tensorflow": tf.__version__,
     }
+    try:
+        report["signatures"] = run_signatures(version, inputs_path, outputs_path)
+    except Exception as exc:  # the report says what failed; the caller refuses the version
+        report["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+    report["zoo_modules_imported"] = sorted(m for m in sys.modules if m.split(".")[0] == "zoo")
     with open(report_path, "w") as handle:
         json.dump(report, handle, indent=2)
 

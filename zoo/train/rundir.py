@@ -248,7 +248,7 @@ def load_run(path: str | Path) -> Run:
         )
     config = read_json(run / CONFIG)
     import_layer_modules(config.get("model_modules", ()))
-    model = keras.saving.load_model(run / MODEL, compile=False)
+    model = keras.saving.load_model(run / MODEL, compile=False, safe_mode=_safe_mode(config))
     history = read_json(run / HISTORY)
     metrics = {
         split: read_json(run / metrics_file(split))
@@ -273,6 +273,20 @@ def import_layer_modules(modules: Sequence[str]) -> None:
             importlib.import_module(module)
         except ImportError:
             continue  # loading the model then names the layer it cannot find
+
+
+def _safe_mode(config: dict[str, Any]) -> bool:
+    """Keras's safe mode, off only where training already trusted the backbone's code: a
+    SavedModel backbone (wrapped in a TFSMLayer) or a model file loaded with --unsafe."""
+    from zoo.sources import source_kind
+    from zoo.spec import MODEL_FILE_BUILDER
+
+    backbone = config["backbone"]
+    if backbone["build"] != MODEL_FILE_BUILDER:
+        return True
+    source = backbone["build_options"].get("source", "")
+    unsafe = config["settings"]["backbone_options"].get("safe_mode") is False
+    return not (unsafe or source_kind(source) == "savedmodel")
 
 
 def _occupied(path: Path) -> bool:

@@ -1,0 +1,324 @@
+"""Exports for TF Serving: layout, signatures in a clean process, parity, warmup, versions."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import zoo
+from zoo.cli import cli
+from zoo.data.dataset import Sample
+from zoo.data.synth import write_synthetic_dataset
+from zoo.export import check as check_export
+from zoo.train.evaluate import predict
+
+SMALL = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 8}}\n"
+CLASSES = ("smooth_round", "edge_on", "merger")
+MODES = {"grey.png": "L", "rgba.png": "RGBA", "palette.png": "P", "photo.jpg": "RGB"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small run on PNGs of every mode and a JPEG, as a user's folder would hold them."""
+    root = tmp_path_factory.mktemp("export")
+    data = root / "galaxies"
+    write_synthetic_dataset(data, CLASSES, 16, 48, 3, seed=12)
+    for index, (name, mode) in enumerate(MODES.items()):
+        source = Image.open(data / CLASSES[index % 3] / f"{CLASSES[index % 3]}_00000.png")
+        converted = source.convert(mode)
+        if mode == "RGBA":
+            converted.putalpha(Image.linear_gradient("L").resize(source.size))
+        converted.save(data / CLASSES[index % 3] / name, quality=90)
+    (root / "small.yaml").write_text(SMALL)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(root / "home"))
+        run = zoo.finetune(
+            "astro_small", data, root / "run", strategy="head", epochs=2, image_size=(48,),
+            registry_files=(str(root / "small.yaml"),), progress=False,
+        )  # fmt: skip
+    return root, data, run
+
+
+def test_export_lays_out_a_version_tf_serving_loads(trained, tmp_path):
+    _, _, run = trained
+    done = zoo.export(run.path, tmp_path / "models", "galaxies")
+    version = tmp_path / "models" / "galaxies" / "1"
+    assert done.version == 1 and done.path == version and done.check.ok
+    for name in ("saved_model.pb", "variables/variables.index", "assets/labels.txt", "zoo.json"):
+        assert (version / name).is_file(), name
+    assert (version / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert (version / "assets" / "labels.txt").read_text().split() == list(run.labels)
+    assert [p.name for p in version.parent.iterdir()] == ["1"]  # nothing but versions
+    manifest = json.loads((version / "zoo.json").read_text())
+    assert set(manifest["signatures"]) == {"serving_default", "predict_images", "classify"}
+    assert manifest["signatures"]["classify"]["method"] == "tensorflow/serving/classify"
+    assert manifest["input"] == manifest["input"] | {"size": [48, 48], "channels": 3}
+    assert manifest["data"]["split_digests"] == run.config["data"]["split_digests"]
+    assert manifest["metrics"]["test"]["accuracy"] == run.metrics["test"]["accuracy"]
+    assert manifest["backbone"]["name"] == "astro_small" and "tensorflow" in manifest["versions"]
+
+
+CLEAN = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+    version, image = sys.argv[1], open(sys.argv[2], "rb").read()
+    model = tf.saved_model.load(version)
+    default = model.signatures["serving_default"](images=tf.constant([image, image]))
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}))
+    classify = model.signatures["classify"](inputs=tf.constant([example.SerializeToString()]))
+    pixels = tf.zeros([1, 48, 48, 3])
+    floats = model.signatures["predict_images"](images=pixels)
+    proto = saved_model_pb2.SavedModel.FromString(open(version + "/saved_model.pb", "rb").read())
+    print(json.dumps({
+        "default": {k: list(v.shape) for k, v in default.items()},
+        "labels": [x.decode() for x in default["top_labels"].numpy()[0]],
+        "classes": [x.decode() for x in classify["classes"].numpy()[0]],
+        "scores": classify["scores"].numpy()[0].tolist(),
+        "top_scores": default["top_scores"].numpy()[0].tolist(),
+        "floats": list(floats["probabilities"].shape),
+        "method": proto.meta_graphs[0].signature_def["classify"].method_name,
+        "zoo": sorted(m for m in sys.modules if m.split(".")[0] == "zoo"),
+    }))
+    """
+)
+
+
+def test_every_signature_runs_in_a_process_without_zoo(trained, tmp_path):
+    root, data, run = trained
+    done = zoo.export(run.path, tmp_path / "models", "galaxies")
+    image = data / CLASSES[0] / f"{CLASSES[0]}_00003.png"
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", CLEAN, str(done.path), str(image)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["zoo"] == []
+    assert result["default"]["probabilities"] == [2, 3] and result["default"]["top_labels"] == [
+        2,
+        3,
+    ]
+    assert set(result["labels"]) == set(run.labels) and result["classes"] == result["labels"]
+    assert result["scores"] == pytest.approx(result["top_scores"], abs=1e-6)
+    assert result["floats"] == [1, 3] and result["method"] == "tensorflow/serving/classify"
+
+
+@pytest.mark.parametrize("name", sorted(MODES))
+def test_served_bytes_give_what_zoo_evaluate_gives(trained, tmp_path, name):
+    """PNG in every mode decodes to the very pixels training read; JPEG decoders may differ by
+    a grey level here and there, which moves a probability by well under a percent."""
+    import tensorflow as tf
+
+    root, data, run = trained
+    path = next(data.rglob(name))
+    served = tf.saved_model.load(str(zoo.export(run.path, tmp_path / "m", "g").path))
+    online = served.signatures["serving_default"](images=tf.constant([path.read_bytes()]))
+    offline = predict(run.model, [Sample(str(path), name, 0, "test", "")], run.geometry)
+    tolerance = 5e-3 if name.endswith(".jpg") else 1e-5
+    np.testing.assert_allclose(online["probabilities"].numpy(), offline, atol=tolerance)
+
+
+def test_warmup_records_parse_as_prediction_logs_and_run(trained, tmp_path):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, _, run = trained
+    version = zoo.export(run.path, tmp_path / "models", "galaxies").path
+    records = tf.data.TFRecordDataset(str(version / "assets.extra" / "tf_serving_warmup_requests"))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    kinds = sorted(
+        (kind, getattr(log, kind).request.model_spec.signature_name)
+        for log in logs
+        for kind in [log.WhichOneof("log_type")]
+    )
+    assert kinds == [
+        ("classify_log", "classify"),
+        ("predict_log", "predict_images"),
+        ("predict_log", "serving_default"),
+    ]
+    assert all(
+        log.HasField("predict_log")
+        or len(log.classify_log.request.input.example_list.examples) == 4
+        for log in logs
+    )
+    report = check_export(version)  # runs every record in a clean process
+    assert report.ok, report.problems
+    assert report.differences["classify/scores"] < 1e-5
+
+
+def test_versions_number_up_and_are_replaced_only_with_force(trained, tmp_path):
+    _, _, run = trained
+    base = tmp_path / "models"
+    runner = CliRunner()
+    args = ["export", str(run.path), "--base", str(base), "--name", "galaxies"]
+    assert runner.invoke(cli, args).exit_code == 0
+    second = runner.invoke(cli, [*args, "--check"])
+    assert second.exit_code == 0, second.output
+    assert (
+        "exported version 2" in second.output and f"{base / 'galaxies' / '2'}: ok" in second.output
+    )
+    before = (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns
+    refused = runner.invoke(cli, [*args, "--version", "1"])
+    assert refused.exit_code == 1 and "already exists; pass --force" in refused.output
+    assert "next free one (3)" in refused.output
+    assert (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns == before
+    forced = runner.invoke(cli, [*args, "--version", "1", "--force"])
+    assert (
+        forced.exit_code == 0
+        and (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns != before
+    )
+    assert sorted(p.name for p in (base / "galaxies").iterdir()) == ["1", "2"]
+    bad = runner.invoke(cli, ["export", str(run.path), "--base", str(base), "--name", "../x"])
+    assert bad.exit_code == 1 and "plain folder name" in bad.output
+
+
+EXPORT = "import sys, zoo; zoo.export(sys.argv[1], sys.argv[2], 'galaxies')"
+
+
+def test_a_reader_never_sees_half_a_version_and_a_killed_export_leaves_none(trained, tmp_path):
+    root, _, run = trained
+    base = tmp_path / "models"
+    env_home = {"ZOO_HOME": str(root / "home")}
+    command = [sys.executable, "-c", EXPORT, str(run.path), str(base)]
+    killed = subprocess.Popen(command, env={**__import__("os").environ, **env_home})
+    deadline = time.monotonic() + 300
+    while not list((base / "galaxies").glob(".tmp-*")) if (base / "galaxies").exists() else True:
+        assert killed.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not [p for p in (base / "galaxies").iterdir() if p.name.isdigit()]
+
+    exporter = subprocess.Popen(command, env={**__import__("os").environ, **env_home})
+    seen = set()
+    while exporter.poll() is None:
+        for version in (base / "galaxies").iterdir():
+            if version.name.isdigit():
+                seen.add(version.name)
+                for name in ("saved_model.pb", "variables/variables.index", "zoo.json"):
+                    assert (version / name).is_file(), (version, name)
+        time.sleep(0.005)
+    assert exporter.returncode == 0
+    assert sorted(p.name for p in (base / "galaxies").iterdir()) == ["1"]  # the leftover is gone
+
+
+def test_finetune_exports_when_asked(trained, tmp_path):
+    root, data, _ = trained
+    result = CliRunner().invoke(
+        cli,
+        [
+            "finetune", "astro_small", str(data), "--out", str(tmp_path / "run"),
+            "--registry", str(root / "small.yaml"), "--image-size", "48", "--strategy", "head",
+            "--epochs", "1", "--export", str(tmp_path / "models"), "--name", "galaxies",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"exported version 1 to {tmp_path / 'models' / 'galaxies' / '1'}" in result.output
+    refused = CliRunner().invoke(
+        cli, ["finetune", "astro_small", str(data), "--out", str(tmp_path / "r2"), "--name", "x"]
+    )
+    assert refused.exit_code == 2 and "--name goes with --export" in refused.output
+
+
+def test_a_graph_with_python_ops_is_refused(tmp_path):
+    import tensorflow as tf
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, "x")])
+        def serve(self, x):
+            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
+
+    module = Module()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    from zoo.export.check import check_version
+
+    report = check_version(tmp_path / "1", {"serving_default": {"x": np.ones(2, "float32")}})
+    assert not report.ok
+    assert report.problems[0] == "Python-only ops, which TF Serving cannot run: EagerPyFunc"
+    assert "EagerPyFunc" in report.ops
+
+
+def export_of(tmp_path, backbone, data, **settings):
+    """A one-epoch head run on ``backbone``, exported; the version's manifest and folder."""
+    run = zoo.finetune(backbone, data, tmp_path / "run", epochs=1, progress=False, **settings)
+    done = zoo.export(run.path, tmp_path / "models", "m")
+    assert done.check.ok, done.check.problems
+    return run, done
+
+
+def test_a_tf1_meta_graph_backbone_exports(tmp_path):
+    from helpers import write_tf1_model
+
+    tf1 = write_tf1_model(tmp_path / "tf1")
+    data = tmp_path / "grey"
+    write_synthetic_dataset(data, CLASSES, 8, 16, 1, seed=3)
+    options = {"input_tensor": "X:0", "feature_tensor": "ConvLayer_output:0"}
+    _, done = export_of(tmp_path, tf1["meta"], data, strategy="head", backbone_options=options)
+    assert done.manifest["input"]["channels"] == 1 and "classify" in done.manifest["signatures"]
+
+
+def test_a_savedmodel_backbone_exports(trained, tmp_path):
+    _, data, _ = trained
+    source = zoo.create_backbone("astro_cnn", input_shape=(48, 48, 3), weights="simulated")
+    source.export(str(tmp_path / "backbone"), verbose=False)
+    run, done = export_of(tmp_path, str(tmp_path / "backbone"), data, strategy="head")
+    assert run.config["backbone"]["build"] == "zoo.sources:build_from_source"
+    assert done.manifest["weights"]["source"] is None  # a model file carries its weights
+
+
+def test_a_fits_model_takes_float_pixels_by_default(tmp_path):
+    data = tmp_path / "fits"
+    write_synthetic_dataset(data, CLASSES, 10, 48, 5, seed=4, fmt="fits")
+    (tmp_path / "small.yaml").write_text(SMALL)
+    _, done = export_of(
+        tmp_path, "astro_small", data, strategy="full", image_size=(48,), bands=("0", "2", "4"),
+        registry_files=(str(tmp_path / "small.yaml"),),
+    )  # fmt: skip
+    signatures = done.manifest["signatures"]
+    assert set(signatures) == {"serving_default", "predict_images"}
+    assert signatures["serving_default"]["inputs"] == {
+        "images": {"dtype": "float32", "shape": [-1, 48, 48, 3]}
+    }
+    assert (
+        done.manifest["input"]["bands"] == ["0", "2", "4"]
+        and done.manifest["input"]["encoded_images"] == []
+    )
+
+
+def test_a_mixed_precision_run_exports_a_float32_graph(trained, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    root, data, _ = trained
+    run, done = export_of(
+        tmp_path, "astro_small", data, strategy="head", image_size=(48,), mixed_precision=True,
+        registry_files=(str(root / "small.yaml"),),
+    )  # fmt: skip
+    assert run.config["precision"] == "mixed_float16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    served = tf.saved_model.load(str(done.path))
+    pixels = tf.zeros([1, 48, 48, 3])
+    assert served.signatures["predict_images"](images=pixels)["probabilities"].dtype == tf.float32
+    stored = tf.train.load_checkpoint(str(done.path / "variables" / "variables"))
+    assert tf.float16 not in set(stored.get_variable_to_dtype_map().values())
+
+
+@pytest.mark.heavy
+def test_a_resnet_exports(trained, tmp_path):
+    _, data, _ = trained
+    _, done = export_of(
+        tmp_path, "resnet50", data, strategy="head", weights="none", image_size=(32,)
+    )
+    assert done.manifest["backbone"]["name"] == "resnet50"
