@@ -1,0 +1,168 @@
+"""``zoo serve`` and ``zoo predict``, added to the command line through the plugin hook.
+
+zoo.serve is registered as a plugin (entry-point group ``zoo``), exactly as a third
+party's package would be; the core never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from zoo import hookimpl
+
+DEFAULT_PORT = 8500
+DEFAULT_REST_PORT = 8501
+
+
+@hookimpl
+def register_backbones(register):  # noqa: ARG001 - serving adds no backbones
+    """zoo.serve registers commands only."""
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(serve_command)
+    cli.add_command(predict_command)
+
+
+@click.command("serve")
+@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "tfserving", "docker", "embedded"]),
+    default="auto",
+    show_default=True,
+    help="auto: tensorflow_model_server if installed, else docker, else embedded.",
+)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="gRPC port.")
+@click.option(
+    "--rest-port", default=DEFAULT_REST_PORT, show_default=True, help="REST port (0: none)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--batching", is_flag=True, help="Batch concurrent requests on the server.")
+@click.option("--gpu", is_flag=True, help="docker: the latest-gpu image with --gpus all.")
+@click.option(
+    "--poll", default=1, show_default=True, help="Seconds between scans for new versions."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    help="Where the config files go [default: a temporary folder].",
+)
+def serve_command(
+    models: Sequence[str],
+    engine: str,
+    port: int,
+    rest_port: int,
+    host: str,
+    batching: bool,
+    gpu: bool,
+    poll: int,
+    workdir: str | None,
+) -> None:
+    """Serve exported models on TF Serving's gRPC (and REST) API until Ctrl-C.
+
+    MODELS are folders of models (BASE/NAME/<version>/), single models' folders, or a
+    TF Serving model config file.
+    """
+    from zoo.serve.config import entries_for, read_model_config, write_model_config
+    from zoo.serve.engines import choose
+    from zoo.serve.server.flags import ServerOptions
+    from zoo.serve.setup import write_server_files
+
+    entries = (
+        read_model_config(models[0])
+        if len(models) == 1 and Path(models[0]).is_file()
+        else entries_for(models)
+    )
+    folder = Path(workdir or tempfile.mkdtemp(prefix="zoo-serve-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    options = ServerOptions(
+        port=port,
+        rest_api_port=rest_port,
+        host=host,
+        file_system_poll_wait_seconds=poll,
+        model_config_file=str(write_model_config(folder / "models.config", entries)),
+    )
+    write_server_files(options, folder, batching=batching, metrics=bool(rest_port))
+    server = choose(engine, options, entries, gpu=gpu)
+    click.echo(
+        f"starting the {server.name} server for {', '.join(e.name for e in entries)} ...", err=True
+    )
+    server.start(log=folder / "server.log")
+    try:
+        server.wait_ready()
+        address = f"{host}:{port}"
+        click.echo(
+            f"serving on grpc://{address}"
+            + (f" and http://{host}:{rest_port}" if rest_port else "")
+        )
+        first = entries[0].name
+        click.echo(f"  zoo predict IMAGE.png --server {address} --model {first}")
+        if rest_port:
+            click.echo(f"  curl http://{host}:{rest_port}/v1/models/{first}")
+        click.echo(f"logs and config files: {folder}; Ctrl-C stops the server")
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+        click.echo(f"the server exited; see {folder / 'server.log'}", err=True)
+    except KeyboardInterrupt:
+        click.echo("stopping ...", err=True)
+    finally:
+        server.stop()
+
+
+@click.command("predict")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--server", "address", default=f"127.0.0.1:{DEFAULT_PORT}", show_default=True)
+@click.option("--model", required=True, help="Model name on the server.")
+@click.option("--version", "version_number", type=int, help="Version [default: the latest].")
+@click.option("--label", help="Version label, instead of --version.")
+@click.option("--signature", help="Signature [default: serving_default; the float one for FITS].")
+@click.option("--top-k", default=3, show_default=True, help="Labels shown per file.")
+@click.option("--bands", help="FITS bands to send, by index or name (as the model was trained).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--ca", type=click.Path(exists=True, dir_okay=False), help="CA certificate: use TLS.")
+@click.option(
+    "--cert", type=click.Path(exists=True, dir_okay=False), help="Client certificate (mutual TLS)."
+)
+@click.option(
+    "--key", type=click.Path(exists=True, dir_okay=False), help="Client key (mutual TLS)."
+)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+def predict_command(
+    files: Sequence[str],
+    address: str,
+    model: str,
+    version_number: int | None,
+    label: str | None,
+    signature: str | None,
+    top_k: int,
+    bands: str | None,
+    as_json: bool,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    timeout: float,
+) -> None:
+    """Classify image FILES with a served model, over gRPC."""
+    from zoo.serve.client import TLS, ServingClient
+    from zoo.serve.predict import predict_files
+
+    tls = TLS(Path(ca), Path(cert) if cert else None, Path(key) if key else None) if ca else None
+    with ServingClient(address, timeout=timeout, tls=tls) as client:
+        results = predict_files(
+            client, [Path(f) for f in files], model, signature=signature, version=version_number,
+            label=label, top_k=top_k, bands=bands,
+        )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for result in results:
+        best = ", ".join(f"{name} {score:.3f}" for name, score in result["top"])
+        click.echo(f"{result['file']}: {best}  (version {result['version']})")

@@ -1,0 +1,15 @@
+"""zoo's embedded server as an engine: ``python -m zoo.serve.server`` with TF Serving's flags."""
+
+from __future__ import annotations
+
+import sys
+
+from zoo.serve.engines import Engine
+from zoo.serve.server.flags import to_flags
+
+
+class EmbeddedEngine(Engine):
+    name = "embedded"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "zoo.serve.server", *to_flags(self.options)]

@@ -1,0 +1,1 @@
+"""The embedded server: TF Serving's gRPC and REST APIs, written in Python on TensorFlow."""

@@ -1,0 +1,158 @@
+"""The embedded server: models, gRPC (TF Serving's services and gRPC health), REST, metrics.
+
+``run(options)`` serves until SIGTERM or SIGINT, then stops taking requests, lets those in
+flight finish (up to ``GRACE`` seconds) and exits. The readiness of every model is
+published on the standard gRPC health service, for load balancers and Kubernetes probes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import text_format
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from zoo.serve.config import ModelEntry, read_model_config
+from zoo.serve.protos import SSLConfig
+from zoo.serve.server import handlers
+from zoo.serve.server.flags import ServerOptions
+from zoo.serve.server.grpc_service import ModelService, PredictionService
+from zoo.serve.server.models import ModelManager
+
+log = logging.getLogger("zoo.serve")
+GRACE = 30.0
+HEALTH_INTERVAL = 0.5
+
+
+class EmbeddedServer:
+    """The parts of a running embedded server, started and stopped together."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.manager = ModelManager(model_entries(options), warmup=options.enable_model_warmup)
+        self.health = health.HealthServicer()
+        self.metrics = _metrics(options)
+        self.batcher = _batcher(options, self.manager)
+        predict = (
+            self.batcher.predict if self.batcher else lambda r: handlers.predict(self.manager, r)
+        )
+        record = self.metrics.record if self.metrics else None
+        limit = options.max_request_mb * 1024 * 1024
+        self.grpc = grpc.server(
+            ThreadPoolExecutor(max_workers=options.grpc_max_threads),
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager, predict, record), self.grpc
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self.manager), self.grpc
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        address = f"{options.host}:{options.port}"
+        credentials = _credentials(options)
+        bound = (
+            self.grpc.add_secure_port(address, credentials)
+            if credentials
+            else self.grpc.add_insecure_port(address)
+        )
+        if not bound:
+            raise OSError(f"cannot listen on {address}")
+        self.port = bound
+        self.rest = None
+        if options.rest_api_port:
+            from zoo.serve.server.rest import RestServer
+
+            self.rest = RestServer(self.manager, predict, options, self.metrics)
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        self.grpc.start()
+        if self.rest is not None:
+            self.rest.start()
+        self.manager.start_polling(self.options.file_system_poll_wait_seconds)
+        threading.Thread(target=self._publish_health, daemon=True).start()
+        log.info(
+            "serving %s on %s:%d", ", ".join(self.manager.names()), self.options.host, self.port
+        )
+
+    def stop(self, grace: float = GRACE) -> None:
+        """No new requests; those in flight finish; then everything stops."""
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        done = self.grpc.stop(grace)
+        if self.rest is not None:
+            self.rest.stop()
+        if self.batcher is not None:
+            self.batcher.stop()
+        self.manager.stop()
+        done.wait(grace)
+
+    def _publish_health(self) -> None:
+        """SERVING for each model with an available version; the whole server once all are."""
+        serving, not_serving = (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+        while not self._stopped.wait(HEALTH_INTERVAL):
+            for name in self.manager.names():
+                ready = bool(self.manager.status_available(name))
+                self.health.set(name, serving if ready else not_serving)
+            self.health.set("", serving if self.manager.all_available() else not_serving)
+
+
+def model_entries(options: ServerOptions) -> list[ModelEntry]:
+    if options.model_config_file:
+        return read_model_config(options.model_config_file)
+    return [ModelEntry(options.model_name, Path(options.model_base_path))]
+
+
+def _credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
+    """TLS from TF Serving's --ssl_config_file (SSLConfig: key and certificate in PEM text,
+    a custom CA, and client_verify for mutual TLS)."""
+    if not options.ssl_config_file:
+        return None
+    config = text_format.Parse(Path(options.ssl_config_file).read_text(), SSLConfig())
+    pair = [(config.server_key.encode(), config.server_cert.encode())]
+    ca = config.custom_ca.encode() or None
+    return grpc.ssl_server_credentials(
+        pair, root_certificates=ca, require_client_auth=config.client_verify
+    )
+
+
+def _metrics(options: ServerOptions) -> Any:
+    if not options.monitoring_config_file:
+        return None
+    from zoo.serve.server.metrics import Metrics
+
+    return Metrics.from_config_file(options.monitoring_config_file)
+
+
+def _batcher(options: ServerOptions, manager: ModelManager) -> Any:
+    if not options.enable_batching:
+        return None
+    from zoo.serve.server.batching import Batcher
+
+    return Batcher.from_options(options, manager)
+
+
+def run(options: ServerOptions) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    server = EmbeddedServer(options)
+    stop = threading.Event()
+    for sign in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sign, lambda *_: stop.set())
+    server.start()
+    print(f"zoo embedded server on {options.host}:{server.port}", flush=True)
+    stop.wait()
+    server.stop()

@@ -1,0 +1,191 @@
+"""Server-side batching: concurrent Predict requests of one signature run as one batch.
+
+As TF Serving's batching session: requests queue per model version, signature and input
+shape; a batch runs when it holds ``max_batch_size`` images or its oldest request has
+waited ``batch_timeout_micros``; ``num_batch_threads`` batches run at once; and when
+``max_enqueued_batches`` batches are already waiting, a request is answered UNAVAILABLE
+("The batch scheduling queue to which this task was submitted is full"). Parameters come
+from TF Serving's --batching_parameters_file (a BatchingParameters text proto).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+
+from zoo.serve.protos import BatchingParameters
+from zoo.serve.server import handlers
+from zoo.serve.server.models import ModelManager
+from zoo.serve.server.status import ServingError, invalid
+
+QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's scheduler parameters, with its defaults where a file leaves them out."""
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    num_batch_threads: int = 4
+    max_enqueued_batches: int = 10
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BatchingOptions:
+        params = text_format.Parse(Path(path).read_text(), BatchingParameters())
+        given = {
+            name: getattr(params, name).value
+            for name in (
+                "max_batch_size",
+                "batch_timeout_micros",
+                "num_batch_threads",
+                "max_enqueued_batches",
+            )
+            if params.HasField(name)
+        }
+        return cls(**given)
+
+
+@dataclass
+class _Task:
+    call: handlers.PredictCall
+    size: int
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: dict[str, np.ndarray] | None = None
+    error: ServingError | None = None
+    queued: float = field(default_factory=time.monotonic)
+
+
+class _Queue:
+    """Tasks waiting for one (version, signature, input shapes)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[_Task] = []
+        self.size = 0
+
+
+class Batcher:
+    """Predict with batching; other requests go straight to their handlers."""
+
+    def __init__(self, manager: ModelManager, options: BatchingOptions) -> None:
+        self.manager = manager
+        self.options = options
+        self._lock = threading.Condition()
+        self._queues: dict[tuple[Any, ...], _Queue] = {}
+        self._stopped = False
+        self._workers = [
+            threading.Thread(target=self._work, daemon=True, name=f"zoo-batch-{i}")
+            for i in range(options.num_batch_threads)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    @classmethod
+    def from_options(cls, server: Any, manager: ModelManager) -> Batcher:
+        file = server.batching_parameters_file
+        return cls(manager, BatchingOptions.from_file(file) if file else BatchingOptions())
+
+    def predict(self, request: Any) -> Any:
+        call = handlers.prepare_predict(handlers.resolve(self.manager, request), request)
+        sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in call.arguments.values()}
+        if len(sizes) != 1 or -1 in sizes:
+            return call.response(call.run())  # not batchable: inputs without one batch size
+        size = sizes.pop()
+        if size > self.options.max_batch_size:
+            raise invalid(
+                f"Task size {size} is larger than maximum input batch size {self.options.max_batch_size}"
+            )
+        key = (
+            id(call.version), call.signature, tuple(call.outputs),
+            tuple((k, tuple(v.shape[1:]), v.dtype.name) for k, v in sorted(call.arguments.items())),
+        )  # fmt: skip
+        task = _Task(call, size)
+        with self._lock:
+            queue = self._queues.setdefault(key, _Queue())
+            waiting = math.ceil((queue.size + size) / self.options.max_batch_size)
+            if waiting > self.options.max_enqueued_batches:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, QUEUE_FULL)
+            queue.tasks.append(task)
+            queue.size += size
+            self._lock.notify_all()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return call.response(task.outputs)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._run(batch)
+
+    def _next_batch(self) -> list[_Task] | None:
+        timeout = self.options.batch_timeout_micros / 1e6
+        with self._lock:
+            while True:
+                if self._stopped:
+                    return None
+                now = time.monotonic()
+                ready, wait = None, None
+                for key, queue in self._queues.items():
+                    if not queue.tasks:
+                        continue
+                    due = queue.tasks[0].queued + timeout
+                    if queue.size >= self.options.max_batch_size or due <= now:
+                        ready = key
+                        break
+                    wait = due - now if wait is None else min(wait, due - now)
+                if ready is not None:
+                    return self._take(self._queues[ready])
+                self._lock.wait(wait)
+
+    def _take(self, queue: _Queue) -> list[_Task]:
+        batch, total = [], 0
+        while queue.tasks and total + queue.tasks[0].size <= self.options.max_batch_size:
+            task = queue.tasks.pop(0)
+            batch.append(task)
+            total += task.size
+        queue.size -= total
+        return batch
+
+    def _run(self, batch: list[_Task]) -> None:
+        first = batch[0].call
+        arguments = {
+            name: tf.concat([task.call.arguments[name] for task in batch], axis=0)
+            for name in first.arguments
+        }
+        try:
+            outputs = {
+                k: np.asarray(v)
+                for k, v in handlers.call(first.version, first.signature, arguments).items()
+            }
+        except Exception as exc:  # every waiting request gets the error, none hangs
+            error = (
+                exc
+                if isinstance(exc, ServingError)
+                else ServingError(grpc.StatusCode.INTERNAL, str(exc))
+            )
+            for task in batch:
+                task.error = error
+                task.done.set()
+            return
+        start = 0
+        for task in batch:
+            task.outputs = {k: v[start : start + task.size] for k, v in outputs.items()}
+            start += task.size
+            task.done.set()

@@ -1,0 +1,108 @@
+"""The command line of ``tensorflow_model_server``, for the part the embedded server implements.
+
+Every engine is driven with the same flags (``--name=value``; booleans also bare), so
+``zoo serve`` builds one command line whichever server runs it. A flag the embedded
+server does not implement is refused by name, instead of being ignored as TF Serving
+ignores unknown flags. Two flags are zoo's own: ``--host`` (TF Serving binds every
+interface; the embedded server binds 127.0.0.1 unless told) and ``--max_request_mb``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from zoo.errors import ConfigError
+
+
+@dataclass
+class ServerOptions:
+    """The flags, under their tensorflow_model_server names, with its defaults."""
+
+    port: int = 8500
+    rest_api_port: int = 0
+    model_config_file: str = ""
+    model_name: str = "default"
+    model_base_path: str = ""
+    file_system_poll_wait_seconds: int = 1
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    enable_model_warmup: bool = True
+    grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    monitoring_config_file: str = ""
+    ssl_config_file: str = ""
+    host: str = "127.0.0.1"
+    max_request_mb: int = 256
+
+    def check(self) -> None:
+        if not self.model_config_file and not self.model_base_path:
+            raise ConfigError(
+                "Both server_options.model_base_path and server_options.model_config_file are "
+                "empty!"
+            )
+        if self.batching_parameters_file and not self.enable_batching:
+            raise ConfigError(
+                "server_options.batching_parameters_file is set without setting "
+                "server_options.enable_batching to true."
+            )
+        for name in (
+            "model_config_file",
+            "batching_parameters_file",
+            "monitoring_config_file",
+            "ssl_config_file",
+        ):
+            value = getattr(self, name)
+            if value and not Path(value).is_file():
+                raise ConfigError(f"--{name}={value}: no such file")
+
+
+def parse_flags(argv: Sequence[str]) -> ServerOptions:
+    """``--name=value`` flags (``--name value`` too), as ServerOptions; unknown ones refused."""
+    known = {f.name: f for f in fields(ServerOptions)}
+    options = ServerOptions()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}; flags look like --port=8500")
+        name, sep, value = arg[2:].partition("=")
+        field = known.get(name)
+        if field is None:
+            raise ConfigError(f"--{name}: the embedded server does not implement this flag")
+        if field.type in ("bool", bool):
+            if sep and value.lower() not in ("true", "false", "1", "0"):
+                raise ConfigError(f"--{name} takes true or false, got {value!r}")
+            setattr(options, name, not sep or value.lower() in ("true", "1"))
+            continue
+        if not sep:
+            if not args:
+                raise ConfigError(f"--{name} needs a value")
+            value = args.pop(0)
+        try:
+            setattr(options, name, int(value) if field.type in ("int", int) else value)
+        except ValueError:
+            raise ConfigError(f"--{name} takes a number, got {value!r}") from None
+    options.check()
+    return options
+
+
+def to_flags(options: ServerOptions, *, zoo_flags: bool = True) -> list[str]:
+    """The command line for ``options`` (flags left at their defaults are left out).
+
+    ``zoo_flags`` False leaves out the embedded server's own flags, for the real
+    tensorflow_model_server.
+    """
+    default = ServerOptions()
+    flags = []
+    for field in fields(ServerOptions):
+        value = getattr(options, field.name)
+        if field.name in ("host", "max_request_mb") and not zoo_flags:
+            continue
+        if value == getattr(default, field.name) and field.name != "port":
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        flags.append(f"--{field.name}={value}")
+    return flags

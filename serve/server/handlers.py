@@ -1,0 +1,284 @@
+"""The requests of TF Serving's API, answered as TF Serving answers them.
+
+Each function takes a request proto (and the model manager) and returns the response
+proto, or raises ServingError with the status code and message TF Serving sends for the
+same mistake (tensorflow_serving/servables/tensorflow/predict_util.cc, classifier.cc,
+get_model_metadata_impl.cc, model_servers/get_model_status_impl.cc). The gRPC servicers
+and the REST gateway both call these, so both protocols agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+)
+
+from zoo.serve.server.models import AVAILABLE, END, LOADING, UNLOADING, ModelManager, Version
+from zoo.serve.server.status import ServingError, invalid
+
+DEFAULT_SIGNATURE = "serving_default"
+SIGNATURE_DEF_FIELD = "signature_def"
+_STATES = {
+    LOADING: get_model_status_pb2.ModelVersionStatus.LOADING,
+    AVAILABLE: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
+    UNLOADING: get_model_status_pb2.ModelVersionStatus.UNLOADING,
+    END: get_model_status_pb2.ModelVersionStatus.END,
+}
+_TF_ERRORS = {
+    tf.errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    tf.errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    tf.errors.ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    tf.errors.FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    tf.errors.OutOfRangeError: grpc.StatusCode.OUT_OF_RANGE,
+    tf.errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
+    tf.errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def resolve(manager: ModelManager, request: Any) -> Version:
+    """The version a request's model spec names (TF Serving's ServableRequestFromModelSpec)."""
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    spec = request.model_spec
+    if not spec.name:
+        raise invalid("ModelSpec has no name specified.")
+    number = spec.version.value if spec.HasField("version") else None
+    label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
+    return manager.resolve(spec.name, number, label)
+
+
+def predict(
+    manager: ModelManager, request: predict_pb2.PredictRequest
+) -> predict_pb2.PredictResponse:
+    return run_predict(resolve(manager, request), request)
+
+
+@dataclass
+class PredictCall:
+    """A checked Predict request: the signature to run, its inputs, the outputs wanted."""
+
+    version: Version
+    signature: str
+    arguments: dict[str, tf.Tensor]
+    outputs: list[str]
+
+    def run(self) -> dict[str, Any]:
+        return call(self.version, self.signature, self.arguments)
+
+    def response(self, outputs: dict[str, Any]) -> predict_pb2.PredictResponse:
+        response = predict_pb2.PredictResponse(model_spec=_spec(self.version, self.signature))
+        for alias in self.outputs:
+            value = outputs[alias]
+            array = value.numpy() if hasattr(value, "numpy") else value
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(array))
+        return response
+
+
+def prepare_predict(version: Version, request: predict_pb2.PredictRequest) -> PredictCall:
+    """Check a Predict request against the version's signature, as TF Serving does."""
+    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+    signature = version.signature_defs.get(name)
+    if signature is None:
+        raise ServingError(
+            grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.'
+        )
+    arguments = _inputs(signature, request.inputs)
+    wanted = _output_filter(signature, request.output_filter) or sorted(signature.outputs)
+    return PredictCall(version, name, arguments, wanted)
+
+
+def run_predict(
+    version: Version, request: predict_pb2.PredictRequest
+) -> predict_pb2.PredictResponse:
+    """Predict on one loaded version: check the inputs against the signature, run, filter."""
+    checked = prepare_predict(version, request)
+    return checked.response(checked.run())
+
+
+def classify(
+    manager: ModelManager, request: classification_pb2.ClassificationRequest
+) -> classification_pb2.ClassificationResponse:
+    return run_classify(resolve(manager, request), request)
+
+
+def run_classify(
+    version: Version, request: classification_pb2.ClassificationRequest
+) -> classification_pb2.ClassificationResponse:
+    """Classify serialized tf.Examples with a signature of TF Serving's Classify shape."""
+    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+    signature = version.signature_defs.get(name)
+    if signature is None:
+        raise invalid(f"No signature was found with the name: {name}")
+    if len(signature.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if len(signature.outputs) not in (1, 2):
+        raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+    if "inputs" not in signature.inputs:
+        raise invalid(f"No classification inputs found in SignatureDef: {signature}")
+    if "classes" not in signature.outputs and "scores" not in signature.outputs:
+        raise invalid(
+            'Expected classification signature outputs to contain at least one of "classes" '
+            f'or "scores". Signature was: {signature}'
+        )
+    serialized = _serialized_examples(request.input)
+    outputs = call(version, name, {"inputs": tf.constant(serialized, dtype=tf.string)})
+    classes = outputs["classes"].numpy() if "classes" in outputs else None
+    scores = outputs["scores"].numpy() if "scores" in outputs else None
+    response = classification_pb2.ClassificationResponse(model_spec=_spec(version, name))
+    rows = (classes if classes is not None else scores).shape
+    for row in range(rows[0]):
+        result = response.result.classifications.add()
+        for column in range(rows[1]):
+            entry = result.classes.add()
+            if classes is not None:
+                entry.label = classes[row, column].decode("utf-8", "replace")
+            if scores is not None:
+                entry.score = float(scores[row, column])
+    return response
+
+
+def metadata(
+    manager: ModelManager, request: get_model_metadata_pb2.GetModelMetadataRequest
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    if not request.metadata_field:
+        raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in request.metadata_field:
+        if field != SIGNATURE_DEF_FIELD:
+            raise invalid(f"Metadata field {field} is not supported")
+    version = resolve(manager, request)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = version.name
+    response.model_spec.version.value = version.number
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    for key, signature in version.signature_defs.items():
+        signatures.signature_def[key].CopyFrom(signature)
+    response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
+    return response
+
+
+def model_status(
+    manager: ModelManager, request: get_model_status_pb2.GetModelStatusRequest
+) -> get_model_status_pb2.GetModelStatusResponse:
+    """Every version's state, newest first (a version label is ignored, as TF Serving does)."""
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    spec = request.model_spec
+    number = spec.version.value if spec.HasField("version") else None
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for version, state in sorted(manager.status(spec.name, number), reverse=True):
+        entry = response.model_version_status.add(version=version, state=_STATES[state.state])
+        entry.status.SetInParent()  # OK, unless the version failed
+        if state.error:
+            entry.status.error_code = error_codes_pb2.UNKNOWN
+            entry.status.error_message = state.error
+    return response
+
+
+# --- inputs, outputs, running --------------------------------------------------------------
+
+
+def _inputs(signature: Any, given: Any) -> dict[str, tf.Tensor]:
+    """The request's tensors, checked against the signature as TF Serving checks them."""
+    expected, sent = sorted(signature.inputs), sorted(given)
+    if len(sent) != len(expected):
+        extra = ",".join(sorted(set(sent) - set(expected)))
+        missing = ",".join(sorted(set(expected) - set(sent)))
+        raise invalid(
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sent)}}}) != len({{{','.join(expected)}}}). "
+            f"Sent extra: {{{extra}}}. Missing but required: {{{missing}}}."
+        )
+    tensors = {}
+    for index, alias in enumerate(expected):
+        info = signature.inputs[alias]
+        if alias not in given:
+            raise invalid(
+                f"Signature input alias: {alias}(feed name: {info.name}) not found in request "
+                f"and no default value provided. Inputs expected to be in the request "
+                f"{{{','.join(sent)}}}, or default input alias set: "
+            )
+        proto = given[alias]
+        try:
+            value = tf.make_ndarray(proto)
+        except Exception:
+            raise invalid(f"tensor parsing error: {alias}") from None
+        if proto.dtype != info.dtype:
+            raise invalid(
+                f"Expects arg[{index}] to be {_dtype_name(info.dtype)} but "
+                f"{_dtype_name(proto.dtype)} is provided"
+            )
+        _check_shape(alias, value.shape, info.tensor_shape)
+        tensors[alias] = tf.constant(value, dtype=tf.as_dtype(info.dtype))
+    return tensors
+
+
+def _check_shape(alias: str, shape: tuple[int, ...], expected: Any) -> None:
+    """TF Serving leaves this to the first kernel that fails; zoo says which input is wrong."""
+    if expected.unknown_rank:
+        return
+    dims = [d.size for d in expected.dim]
+    if len(shape) != len(dims) or any(d not in (-1, s) for d, s in zip(dims, shape, strict=False)):
+        wanted = "[" + ",".join("?" if d == -1 else str(d) for d in dims) + "]"
+        raise invalid(
+            f"input {alias} has shape [{','.join(map(str, shape))}]; the signature takes {wanted}"
+        )
+
+
+def _output_filter(signature: Any, wanted: Any) -> list[str]:
+    seen: set[str] = set()
+    for alias in wanted:
+        if alias not in signature.outputs:
+            raise invalid(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                f"the set {{{','.join(sorted(signature.outputs))}}}."
+            )
+        if alias in seen:
+            raise invalid(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(wanted)
+
+
+def call(version: Version, signature: str, arguments: dict[str, tf.Tensor]) -> dict[str, Any]:
+    """Run a signature; TensorFlow's errors become TF Serving's status codes."""
+    try:
+        return version.function(signature)(**arguments)
+    except tf.errors.OpError as exc:
+        code = next(
+            (c for kind, c in _TF_ERRORS.items() if isinstance(exc, kind)), grpc.StatusCode.UNKNOWN
+        )
+        raise ServingError(code, " ".join(exc.message.split())) from None
+
+
+def _serialized_examples(given: Any) -> list[bytes]:
+    kind = given.WhichOneof("kind")
+    if kind == "example_list" and given.example_list.examples:
+        return [example.SerializeToString() for example in given.example_list.examples]
+    if kind == "example_list_with_context" and given.example_list_with_context.examples:
+        context = given.example_list_with_context.context.SerializeToString()
+        return [context + e.SerializeToString() for e in given.example_list_with_context.examples]
+    if kind in (None, "example_list", "example_list_with_context"):
+        raise invalid("Input is empty.")
+    raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"Input with kind {kind} not supported.")
+
+
+def _spec(version: Version, signature: str) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=version.name, signature_name=signature)
+    spec.version.value = version.number
+    return spec
+
+
+def _dtype_name(dtype: int) -> str:
+    return tf.as_dtype(dtype).name if dtype != types_pb2.DT_INVALID else "invalid"

@@ -1,0 +1,40 @@
+"""The files a server is started with, beside its model config: batching and monitoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from zoo.fs import write_text
+from zoo.serve.protos import BatchingParameters, MonitoringConfig
+from zoo.serve.server.batching import BatchingOptions
+from zoo.serve.server.flags import ServerOptions
+from zoo.serve.server.metrics import DEFAULT_PATH
+
+
+def write_server_files(
+    options: ServerOptions,
+    folder: Path,
+    *,
+    batching: bool,
+    metrics: bool,
+    batch: BatchingOptions | None = None,
+) -> None:
+    """Write a BatchingParameters and a MonitoringConfig file as asked; point ``options`` at them."""
+    if batching:
+        chosen = batch or BatchingOptions()
+        params = BatchingParameters()
+        params.max_batch_size.value = chosen.max_batch_size
+        params.batch_timeout_micros.value = chosen.batch_timeout_micros
+        params.num_batch_threads.value = chosen.num_batch_threads
+        params.max_enqueued_batches.value = chosen.max_enqueued_batches
+        path = write_text(folder / "batching.config", text_format.MessageToString(params))
+        options.enable_batching = True
+        options.batching_parameters_file = str(path)
+    if metrics:
+        config = MonitoringConfig()
+        config.prometheus_config.enable = True
+        config.prometheus_config.path = DEFAULT_PATH
+        path = write_text(folder / "monitoring.config", text_format.MessageToString(config))
+        options.monitoring_config_file = str(path)
