@@ -259,7 +259,7 @@ def call(version: Version, signature: str, arguments: dict[str, tf.Tensor]) -> d
         code = next(
             (c for kind, c in _TF_ERRORS.items() if isinstance(exc, kind)), grpc.StatusCode.UNKNOWN
         )
-        raise ServingError(code, " ".join(exc.message.split())) from None
+        raise ServingError(code, kernel_message(exc.message)) from None
 
 
 def _serialized_examples(given: Any) -> list[bytes]:
@@ -282,3 +282,17 @@ def _spec(version: Version, signature: str) -> model_pb2.ModelSpec:
 
 def _dtype_name(dtype: int) -> str:
     return tf.as_dtype(dtype).name if dtype != types_pb2.DT_INVALID else "invalid"
+
+
+def kernel_message(message: str) -> str:
+    """The op's own words, as TF Serving's C++ runtime reports them.
+
+    Python's eager runtime wraps them ("Graph execution error: Detected at node ...
+    <stack traces unavailable>"); the message and the node line after it are kept.
+    """
+    marker = "<stack traces unavailable>\n"
+    if marker in message:
+        message = message.split(marker, 1)[1]
+    elif message.startswith("Graph execution error:"):
+        message = message.split("\n", 3)[-1]
+    return message.split(" [Op:", 1)[0].strip()
