@@ -22,10 +22,16 @@ CASES = {"astro_cnn": (64, {}), "resnet50": (96, {"weights": "none"})}
 
 
 def images_per_second(call, batch, repeat: int) -> float:
-    call(batch)  # traced and warm
+    """``call`` is a signature (takes images=...) or a Keras model (takes the batch)."""
+    run = (
+        (lambda: call(images=batch))
+        if hasattr(call, "structured_input_signature")
+        else (lambda: call(batch, training=False))
+    )
+    run()  # traced and warm
     started = time.perf_counter()
     for _ in range(repeat):
-        call(batch)
+        run()
     return repeat * len(batch) / (time.perf_counter() - started)
 
 
@@ -44,7 +50,9 @@ def main() -> None:
     write_synthetic_dataset(data, per_class=40, size=64, bands=3, seed=0)
     files = sorted(data.rglob("*.png"))[:32]
     blobs = [path.read_bytes() for path in files]
-    print("| backbone | export + check | batch | serving_default (bytes) | predict_images | Keras | bytes / Keras |")
+    print(
+        "| backbone | export + check | batch | serving_default (bytes) | predict_images | Keras | bytes / Keras |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for backbone, (size, settings) in CASES.items():
         run = zoo.finetune(
@@ -56,14 +64,19 @@ def main() -> None:
         export_seconds = time.perf_counter() - started
         served = tf.saved_model.load(str(done.path))
         pixels = np.stack(
-            [tf.image.resize(tf.io.decode_png(b, channels=3), (size, size), antialias=True).numpy() for b in blobs]
+            [
+                tf.image.resize(
+                    tf.io.decode_png(b, channels=3), (size, size), antialias=True
+                ).numpy()
+                for b in blobs
+            ]
         ).astype("float32")
         for batch in (1, 32):
             encoded = tf.constant(blobs[:batch])
             floats = tf.constant(pixels[:batch])
-            by_bytes = images_per_second(lambda b: served.signatures["serving_default"](images=b), encoded, args.repeat)
-            by_pixels = images_per_second(lambda b: served.signatures["predict_images"](images=b), floats, args.repeat)
-            keras_rate = images_per_second(lambda b: run.model(b, training=False), floats, args.repeat)
+            by_bytes = images_per_second(served.signatures["serving_default"], encoded, args.repeat)
+            by_pixels = images_per_second(served.signatures["predict_images"], floats, args.repeat)
+            keras_rate = images_per_second(run.model, floats, args.repeat)
             print(
                 f"| {backbone} ({size} px) | {export_seconds:.1f} s | {batch} | {by_bytes:.0f}/s | "
                 f"{by_pixels:.0f}/s | {keras_rate:.0f}/s | {by_bytes / keras_rate:.2f} |",
