@@ -633,3 +633,42 @@ def test_the_docker_engine_mounts_models_read_only_and_publishes_ports(tmp_path)
     )
     assert "--model_config_file=/zoo-config/docker.config" in command
     assert 'base_path: "/models/galaxies"' in (tmp_path / "docker.config").read_text()
+
+
+def test_zoo_serve_then_zoo_predict_as_a_user_types_them(exported, tmp_path):
+    """`zoo serve BASE` in the foreground, `zoo predict` from another process, Ctrl-C stops it."""
+    import signal as signals
+
+    from helpers import ZOO_SCRIPT, run_zoo
+
+    root, data, run = exported
+    port, rest_port = free_port(), free_port()
+    serving = subprocess.Popen(
+        [str(ZOO_SCRIPT), "serve", str(root / "models"), "--port", str(port), "--rest-port", str(rest_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = serving.stdout.readline()
+        assert first.startswith(
+            f"serving on grpc://127.0.0.1:{port} and http://127.0.0.1:{rest_port}"
+        ), first
+        image = sorted(data.rglob("*.png"))[0]
+        done = run_zoo(
+            "predict", str(image), "--server", f"127.0.0.1:{port}", "--model", "galaxies", "--json"
+        )
+        assert done.returncode == 0, done.stderr
+        (answer,) = json.loads(done.stdout)
+        assert (
+            answer["version"] == 1 and answer["top"][0][0] in run.labels and len(answer["top"]) == 3
+        )
+        text = run_zoo(
+            "predict", str(image), "--server", f"127.0.0.1:{port}", "--model", "galaxies"
+        )
+        assert text.stdout.startswith(f"{image}: {answer['top'][0][0]} ")
+    finally:
+        serving.send_signal(signals.SIGINT)
+        serving.wait(timeout=60)
+    assert serving.returncode == 0
+    assert "stopping" in serving.stderr.read()
+    with pytest.raises(OSError):  # the server it started is gone with it
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
