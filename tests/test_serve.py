@@ -672,3 +672,66 @@ def test_zoo_serve_then_zoo_predict_as_a_user_types_them(exported, tmp_path):
     assert "stopping" in serving.stderr.read()
     with pytest.raises(OSError):  # the server it started is gone with it
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_the_grpc_health_service_reports_readiness(server):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while (
+            stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status
+            != health_pb2.HealthCheckResponse.SERVING
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        model = stub.Check(health_pb2.HealthCheckRequest(service="galaxies"), timeout=10)
+        assert model.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_zoo_predict_sends_fits_files_as_float_pixels(tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    data = tmp_path / "fits"
+    write_synthetic_dataset(data, CLASSES, 10, 48, 5, seed=8, fmt="fits")
+    (tmp_path / "small.yaml").write_text(SMALL)
+    run = zoo.finetune(
+        "astro_small", data, tmp_path / "run", strategy="full", epochs=1, image_size=(48,),
+        bands=("0", "2", "4"), registry_files=(str(tmp_path / "small.yaml"),), progress=False,
+    )  # fmt: skip
+    version = zoo.export(run.path, tmp_path / "models", "fits").path
+    engine, options = start_server(tmp_path, [ModelEntry("fits", version.parent)])
+    try:
+        image = sorted(data.rglob("*.fits"))[0]
+        result = CliRunner().invoke(
+            cli,
+            [
+                "predict",
+                str(image),
+                "--server",
+                f"127.0.0.1:{options.port}",
+                "--model",
+                "fits",
+                "--bands",
+                "0,2,4",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        (answer,) = json.loads(result.output)
+        local = tf.saved_model.load(str(version))
+        from zoo.data.conform import conform
+        from zoo.data.images import ImageGeometry, read_image
+
+        pixels = conform(read_image(image, ("0", "2", "4")), ImageGeometry((48, 48), 3)).numpy()[
+            None
+        ]
+        expected = local.signatures["serving_default"](images=tf.constant(pixels))[
+            "probabilities"
+        ].numpy()
+        np.testing.assert_allclose(answer["probabilities"], expected[0], atol=1e-6)
+    finally:
+        engine.stop()
