@@ -45,8 +45,11 @@ class EmbeddedServer:
         )
         record = self.metrics.record if self.metrics else None
         limit = options.max_request_mb * 1024 * 1024
+        threads = options.grpc_max_threads
+        if self.batcher is not None:  # a request waiting for its batch holds a thread
+            threads = max(threads, self.batcher.options.waiting_requests)
         self.grpc = grpc.server(
-            ThreadPoolExecutor(max_workers=options.grpc_max_threads),
+            ThreadPoolExecutor(max_workers=threads),
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
