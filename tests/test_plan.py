@@ -47,3 +47,8 @@ def test_given_settings_win_and_the_warm_up_fits_in_the_phase(tmp_path):
         config(tmp_path, strategy="top", finetune_lr=0.05), pretrained=True, weights="w", blocks=4
     )
     assert top.reason == "--strategy top" and top.tune.lr == 0.05
+
+
+def test_auto_unfreezes_no_more_blocks_than_there_are(tmp_path):
+    plan = make_plan(config(tmp_path), pretrained=True, weights="imagenet", blocks=1)
+    assert (plan.strategy, plan.unfreeze) == ("top", 1) and "top 1 block(s)" in plan.reason

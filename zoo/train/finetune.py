@@ -192,7 +192,7 @@ def _check_plan(config: FinetuneConfig, plan: Plan, network: Network, blocks: in
             f"backbone '{name}' declares no blocks, so its top blocks cannot be unfrozen "
             "alone; use --strategy head or full"
         )
-    if plan.strategy == "top" and config.unfreeze > blocks:
+    if config.strategy == "top" and config.unfreeze > blocks:  # auto takes what there is
         raise ConfigError(
             f"--unfreeze {config.unfreeze}: backbone '{name}' has {blocks} blocks; choose 1 to "
             f"{blocks}, or --strategy full to train them all"
