@@ -72,4 +72,3 @@ class DockerEngine(Engine):
 
 def _inside(path: str) -> str:
     return f"{CONFIG_DIR}/{Path(path).name}" if path else ""
-

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
@@ -212,7 +213,7 @@ def _inputs(signature: Any, given: Any) -> dict[str, tf.Tensor]:
             )
         proto = given[alias]
         try:
-            value = tf.make_ndarray(proto)
+            value = _array(proto)
         except Exception:
             raise invalid(f"tensor parsing error: {alias}") from None
         if proto.dtype != info.dtype:
@@ -223,6 +224,15 @@ def _inputs(signature: Any, given: Any) -> dict[str, tf.Tensor]:
         _check_shape(alias, value.shape, info.tensor_shape)
         tensors[alias] = tf.constant(value, dtype=tf.as_dtype(info.dtype))
     return tensors
+
+
+def _array(proto: Any) -> Any:
+    """A request tensor as numpy; a numeric tensor sent as raw bytes is read in place."""
+    if proto.tensor_content and proto.dtype != types_pb2.DT_STRING:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        dtype = tf.as_dtype(proto.dtype).as_numpy_dtype
+        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+    return tf.make_ndarray(proto)
 
 
 def _check_shape(alias: str, shape: tuple[int, ...], expected: Any) -> None:
