@@ -67,6 +67,7 @@ class ModelManager:
         self.warmup = warmup
         self._lock = threading.RLock()
         self._models: dict[str, Model] = {}
+        self._scanning = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self.configure(entries)
@@ -105,7 +106,14 @@ class ModelManager:
                 log.exception("polling the model base paths failed")
 
     def poll(self) -> None:
-        """Load the versions each policy wants that are not loaded; unload the others."""
+        """Load the versions each policy wants that are not loaded; unload the others.
+
+        One scan at a time: the poller and a config reload never load a version twice.
+        """
+        with self._scanning:
+            self._scan()
+
+    def _scan(self) -> None:
         for name in list(self._models):
             model = self._models.get(name)
             if model is None:
