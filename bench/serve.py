@@ -7,7 +7,8 @@ embedded server in another process. Measured in one run:
    direct in-process call of the loaded SavedModel's signature, at batch 1 and 32
    (goal: at least 0.9 of the direct throughput at batch 32);
 2. 16 concurrent clients sending one image each, with server-side batching off and on
-   (goal: batching at least 2x the throughput), with p50 and p99 latency.
+   (goal: batching at least 2x the throughput), with p50 and p99 latency; and the same
+   against tensorflow_model_server where it is installed.
 
 Run: python bench/serve.py [--seconds 10]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import tempfile
@@ -95,14 +97,14 @@ def main() -> None:
     direct = tf.saved_model.load(str(version)).signatures["predict_images"]
     entry = ModelEntry("galaxies", version.parent)
 
-    def served(batching: bool) -> tuple[EmbeddedEngine, str]:
+    def served(batching: bool, engine_class: type = EmbeddedEngine) -> tuple[EmbeddedEngine, str]:
         folder = Path(tempfile.mkdtemp(dir=work))
         options = ServerOptions(
             port=free_port(),
             model_config_file=str(write_model_config(folder / "m.config", [entry])),
         )
         write_server_files(options, folder, batching=batching, metrics=False)
-        engine = EmbeddedEngine(options, [entry])
+        engine = engine_class(options, [entry])
         engine.start(log=folder / "server.log")
         engine.wait_ready()
         return engine, f"127.0.0.1:{options.port}"
@@ -134,6 +136,18 @@ def main() -> None:
     engine, address = served(batching=True)
     rows.append(("on", *concurrent(address, pixels, 16, args.seconds)))
     engine.stop()
+    if shutil.which("tensorflow_model_server"):  # the real server, where it is installed
+        from zoo.serve.engines.tfserving import TFServingEngine
+
+        for batching in (False, True):
+            engine, address = served(batching, TFServingEngine)
+            rows.append(
+                (
+                    f"{'on' if batching else 'off'}, tensorflow_model_server",
+                    *concurrent(address, pixels, 16, args.seconds),
+                )
+            )
+            engine.stop()
     print("\n| batching | 16 clients, 1 image each (images/s) | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|")
     for name, rate, p50, p99 in rows:
