@@ -116,8 +116,9 @@ def _recorded_config(out: Path) -> FinetuneConfig:
 def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress: bool) -> Run:
     """The recipe: data, network, the phases, evaluation, the run's files."""
     started = time.monotonic()
+    # A multi-worker strategy must exist before TensorFlow does any other work.
+    strategy, strategy_name = choose_strategy()
     with precision(config.mixed_precision) as policy, deterministic_ops():
-        strategy, strategy_name = choose_strategy()
         keras.utils.set_random_seed(config.seed)  # Python, numpy, TF: shuffles, dropout, init
         images = load_image_set(
             config.data,
