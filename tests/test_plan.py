@@ -25,7 +25,7 @@ def test_auto_trains_from_scratch_without_weights(tmp_path):
     plan = make_plan(config(tmp_path), pretrained=False, weights=None, blocks=4)
     assert (plan.strategy, plan.from_scratch, plan.head) == ("full", True, None)
     assert plan.tune == SCRATCH and plan.reestimate_batch_norm
-    assert plan.label_smoothing > 0 and plan.weight_decay > 0
+    assert plan.label_smoothing > 0 and plan.weight_decay == 0
     assert "from scratch" in plan.reason
 
 

@@ -79,7 +79,7 @@ default = FinetuneConfig.default
 @click.option(
     "--weight-decay",
     type=float,
-    help="Decoupled weight decay [default: 1e-4 from scratch, else 0].",
+    help="Decoupled weight decay (biases and batch norm exempt).  [default: 0]",
 )
 @click.option(
     "--precise-bn/--no-precise-bn",

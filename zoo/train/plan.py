@@ -3,10 +3,20 @@
 A pretrained backbone is fine-tuned the way the literature recommends: a new head on the
 frozen backbone (cheap, on cached features), then its top blocks at a tenth of the head's
 rate. A backbone without weights is trained whole, from scratch, which small data sets
-need help with: a warm-up, then a cosine decay of the rate; label smoothing; decoupled
-weight decay; batch-norm statistics re-estimated before each validation, so early
-stopping and the choice of the best epoch see what the saved model will do. Each default
-below was chosen by a run of ``bench/finetune_defaults.py``; BENCHMARKS.md has the figures.
+need help with. Figures from ``bench/finetune_defaults.py`` (BENCHMARKS.md), held-out
+accuracy, two or three seeds:
+
+- a warm-up, then a cosine decay, a higher rate and a longer patience: the old recipe
+  (constant 1e-3, patience 3) stopped on lagging batch-norm statistics and called every
+  face the same class (0.50 on scikit-image's faces, 0.97 now; 0.946 to 0.983 on four
+  synthetic classes);
+- label smoothing 0.1: 0.983 to 0.996 on four synthetic classes;
+- batch-norm statistics re-estimated before each validation ("precise BN"): validation,
+  the best epoch and the saved model then agree by construction; it cost nothing in
+  accuracy and about twice the time on these small sets, where the schedule above had
+  already removed the lag's harm;
+- decoupled weight decay measured no gain (0.996 either way), so it is off by default
+  (``--weight-decay``).
 """
 
 from __future__ import annotations
@@ -35,7 +45,6 @@ TUNE = PhasePlan(lr=1e-4, epochs=15, patience=5, warmup_epochs=1, schedule="cosi
 #: The whole network from random weights.
 SCRATCH = PhasePlan(lr=2e-3, epochs=40, patience=12, warmup_epochs=3, schedule="cosine")
 SCRATCH_LABEL_SMOOTHING = 0.1
-SCRATCH_WEIGHT_DECAY = 1e-4
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def make_plan(
         label_smoothing=_given(
             config.label_smoothing, SCRATCH_LABEL_SMOOTHING if from_scratch else 0.0
         ),
-        weight_decay=_given(config.weight_decay, SCRATCH_WEIGHT_DECAY if from_scratch else 0.0),
+        weight_decay=_given(config.weight_decay, 0.0),
         reestimate_batch_norm=_given(config.precise_bn, from_scratch),
     )
 
