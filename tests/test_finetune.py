@@ -487,3 +487,22 @@ def test_shipped_weights_beat_training_from_scratch_on_few_images(tmp_path, seed
 
     shipped, scratch = held_out(), held_out(weights="none")
     assert shipped >= scratch + 0.15, (shipped, scratch)
+
+
+def test_defaults_learn_real_photographs(tmp_path):
+    """scikit-image's 100 faces and 100 non-faces (25x25 grey), as a newcomer would try them."""
+    from skimage.data import lfw_subset
+
+    data = tmp_path / "faces"
+    for index, image in enumerate(lfw_subset()):
+        folder = data / ("face" if index < 100 else "not_face")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(image * 255).astype("uint8")).save(folder / f"{index:03d}.png")
+    result = CliRunner().invoke(
+        cli,
+        ["finetune", "astro_cnn", str(data), "--out", str(tmp_path / "run"), "--image-size", "48"],
+    )
+    assert result.exit_code == 0, result.output
+    run = zoo.load_run(tmp_path / "run")
+    assert run.config["weights"] == "simulated_1band"  # picked for one band
+    assert run.metrics["test"]["accuracy"] >= 0.85, run.metrics["test"]
