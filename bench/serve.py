@@ -8,7 +8,9 @@ embedded server in another process. Measured in one run:
    (goal: at least 0.9 of the direct throughput at batch 32);
 2. 16 concurrent clients sending one image each, with server-side batching off and on
    (goal: batching at least 2x the throughput), with p50 and p99 latency; and the same
-   against tensorflow_model_server where it is installed.
+   against tensorflow_model_server where it is installed;
+3. the ceiling for that ratio on this machine: a direct call at batch 16 (what batching
+   can at best turn 16 single-image requests into) against the unbatched server.
 
 Run: python bench/serve.py [--seconds 10]
 """
@@ -153,6 +155,13 @@ def main() -> None:
     for name, rate, p50, p99 in rows:
         print(f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} |")
     print(f"batching / no batching: {rows[1][1] / rows[0][1]:.2f}")
+    ceiling = throughput(
+        lambda: len(direct(images=tf.constant(pixels[:16]))["probabilities"]), args.seconds
+    )
+    print(
+        f"ceiling: direct call at batch 16, {ceiling:.0f} images/s, "
+        f"{ceiling / rows[0][1]:.2f} of the unbatched server"
+    )
 
 
 if __name__ == "__main__":
