@@ -29,6 +29,7 @@ def register_backbones(register):  # noqa: ARG001 - serving adds no backbones
 def register_commands(cli: click.Group) -> None:
     cli.add_command(serve_command)
     cli.add_command(predict_command)
+    cli.add_command(demo_command)
 
 
 @click.command("serve")
@@ -55,6 +56,17 @@ def register_commands(cli: click.Group) -> None:
     type=click.Path(file_okay=False),
     help="Where the config files go [default: a temporary folder].",
 )
+@click.option(
+    "--emit",
+    type=click.Choice(["compose", "k8s"]),
+    help="Write deployment files for these models (docker compose or Kubernetes) instead of serving.",
+)
+@click.option(
+    "--emit-to",
+    type=click.Path(file_okay=False),
+    help="Folder for --emit's files [default: deploy/compose or deploy/k8s].",
+)
+@click.option("--force", is_flag=True, help="--emit: replace files that differ.")
 def serve_command(
     models: Sequence[str],
     engine: str,
@@ -65,14 +77,18 @@ def serve_command(
     gpu: bool,
     poll: int,
     workdir: str | None,
+    emit: str | None,
+    emit_to: str | None,
+    force: bool,
 ) -> None:
     """Serve exported models on TF Serving's gRPC (and REST) API until Ctrl-C.
 
     MODELS are folders of models (BASE/NAME/<version>/), single models' folders, or a
-    TF Serving model config file.
+    TF Serving model config file. With --emit, write a docker compose project or
+    Kubernetes manifests that serve them on tensorflow/serving instead.
     """
     from zoo.serve.config import entries_for, read_model_config, write_model_config
-    from zoo.serve.engines import choose
+    from zoo.serve.engines import choose, running
     from zoo.serve.server.flags import ServerOptions
     from zoo.serve.setup import write_server_files
 
@@ -81,6 +97,21 @@ def serve_command(
         if len(models) == 1 and Path(models[0]).is_file()
         else entries_for(models)
     )
+    if emit:
+        from zoo.serve.deploy import DeploySettings
+        from zoo.serve.deploy import emit as emit_files
+
+        settings = DeploySettings(
+            gpu=gpu,
+            batching=batching,
+            port=port,
+            rest_port=rest_port or DEFAULT_REST_PORT,
+            host=host,
+        )
+        out = Path(emit_to or Path("deploy") / emit)
+        for path in emit_files(emit, entries, out, settings, force=force):
+            click.echo(f"wrote {path}")
+        return
     folder = Path(workdir or tempfile.mkdtemp(prefix="zoo-serve-"))
     folder.mkdir(parents=True, exist_ok=True)
     options = ServerOptions(
@@ -88,6 +119,7 @@ def serve_command(
         rest_api_port=rest_port,
         host=host,
         file_system_poll_wait_seconds=poll,
+        enable_grpc_healthcheck_service=True,  # for load balancers and Kubernetes probes
         model_config_file=str(write_model_config(folder / "models.config", entries)),
     )
     write_server_files(options, folder, batching=batching, metrics=bool(rest_port))
@@ -95,26 +127,23 @@ def serve_command(
     click.echo(
         f"starting the {server.name} server for {', '.join(e.name for e in entries)} ...", err=True
     )
-    server.start(log=folder / "server.log")
     try:
-        server.wait_ready()
-        address = f"{host}:{port}"
-        click.echo(
-            f"serving on grpc://{address}"
-            + (f" and http://{host}:{rest_port}" if rest_port else "")
-        )
-        first = entries[0].name
-        click.echo(f"  zoo predict IMAGE.png --server {address} --model {first}")
-        if rest_port:
-            click.echo(f"  curl http://{host}:{rest_port}/v1/models/{first}")
-        click.echo(f"logs and config files: {folder}; Ctrl-C stops the server")
-        while server.process is not None and server.process.poll() is None:
-            time.sleep(0.5)
-        click.echo(f"the server exited; see {folder / 'server.log'}", err=True)
+        with running(server, log=folder / "server.log"):
+            address = f"{host}:{port}"
+            click.echo(
+                f"serving on grpc://{address}"
+                + (f" and http://{host}:{rest_port}" if rest_port else "")
+            )
+            first = entries[0].name
+            click.echo(f"  zoo predict IMAGE.png --server {address} --model {first}")
+            if rest_port:
+                click.echo(f"  curl http://{host}:{rest_port}/v1/models/{first}")
+            click.echo(f"logs and config files: {folder}; Ctrl-C stops the server")
+            while server.alive:
+                time.sleep(0.5)
+            click.echo(f"the server exited; see {folder / 'server.log'}", err=True)
     except KeyboardInterrupt:
-        click.echo("stopping ...", err=True)
-    finally:
-        server.stop()
+        click.echo("stopped", err=True)
 
 
 @click.command("predict")
@@ -166,3 +195,77 @@ def predict_command(
     for result in results:
         best = ", ".join(f"{name} {score:.3f}" for name, score in result["top"])
         click.echo(f"{result['file']}: {best}  (version {result['version']})")
+
+
+@click.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default="zoo-demo",
+    show_default=True,
+    help="Where the data, run, export and server files go (new, empty or an earlier demo's).",
+)
+@click.option(
+    "--keep-serving", is_flag=True, help="Keep the server up after the table, until Ctrl-C."
+)
+@click.option("--per-class", default=100, show_default=True, help="Synthetic images per class.")
+@click.option("--size", default=64, show_default=True, help="Image size in pixels.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the images and the run.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="gRPC port, if free.")
+@click.option(
+    "--rest-port", default=DEFAULT_REST_PORT, show_default=True, help="REST port, if free."
+)
+def demo_command(
+    workdir: str,
+    keep_serving: bool,
+    per_class: int,
+    size: int,
+    seed: int,
+    port: int,
+    rest_port: int,
+) -> None:
+    """The whole path in a few minutes: synthetic galaxies, fine-tune, export, serve, predict.
+
+    Prints the served model's accuracy per class beside the run's test accuracy (they must
+    be equal), the serving latency, and where everything is. The server stops when the
+    demo ends, fails or is interrupted; with --keep-serving it stays up until Ctrl-C.
+    """
+    from zoo.errors import ZooError
+    from zoo.serve.demo import DemoResult, run_demo
+    from zoo.serve.engines import Engine
+
+    def report(result: DemoResult, server: Engine) -> None:
+        click.echo("")
+        click.echo(
+            f"model '{result.model}' version {result.version} on the {result.engine} server, "
+            f"grpc://{result.address}; the run's test split:"
+        )
+        for line in result.table():
+            click.echo(f"  {line}")
+        click.echo("")
+        for name, where in result.paths.items():
+            click.echo(f"  {name + ':':<12} {where}")
+        if not keep_serving:
+            return
+        image = next(Path(result.paths["data"]).glob("*/*.png"))
+        click.echo("")
+        click.echo("try, from another shell:")
+        click.echo(f"  zoo predict {image} --server {result.address} --model {result.model}")
+        click.echo(
+            f'  curl -d \'{{"instances": [{{"b64": "\'$(base64 -w0 {image})\'"}}]}}\' '
+            f"http://{result.rest_address}/v1/models/{result.model}:predict"
+        )
+        click.echo("serving until Ctrl-C", err=True)
+        while server.alive:
+            time.sleep(0.5)
+        raise ZooError(f"the server exited; see {result.paths['server log']}")
+
+    try:
+        run_demo(
+            Path(workdir), per_class=per_class, size=size, seed=seed, port=port,
+            rest_port=rest_port, on_serving=report, say=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo("stopped; the server is down", err=True)
+        if not keep_serving:
+            raise

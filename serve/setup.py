@@ -23,18 +23,27 @@ def write_server_files(
 ) -> None:
     """Write a BatchingParameters and a MonitoringConfig file as asked; point ``options`` at them."""
     if batching:
-        chosen = batch or BatchingOptions()
-        params = BatchingParameters()
-        params.max_batch_size.value = chosen.max_batch_size
-        params.batch_timeout_micros.value = chosen.batch_timeout_micros
-        params.num_batch_threads.value = chosen.num_batch_threads
-        params.max_enqueued_batches.value = chosen.max_enqueued_batches
-        path = write_text(folder / "batching.config", text_format.MessageToString(params))
+        path = write_text(folder / "batching.config", batching_text(batch or BatchingOptions()))
         options.enable_batching = True
         options.batching_parameters_file = str(path)
     if metrics:
-        config = MonitoringConfig()
-        config.prometheus_config.enable = True
-        config.prometheus_config.path = DEFAULT_PATH
-        path = write_text(folder / "monitoring.config", text_format.MessageToString(config))
+        path = write_text(folder / "monitoring.config", monitoring_text())
         options.monitoring_config_file = str(path)
+
+
+def batching_text(chosen: BatchingOptions) -> str:
+    """A --batching_parameters_file: TF Serving's BatchingParameters in text format."""
+    params = BatchingParameters()
+    params.max_batch_size.value = chosen.max_batch_size
+    params.batch_timeout_micros.value = chosen.batch_timeout_micros
+    params.num_batch_threads.value = chosen.num_batch_threads
+    params.max_enqueued_batches.value = chosen.max_enqueued_batches
+    return text_format.MessageToString(params)
+
+
+def monitoring_text() -> str:
+    """A --monitoring_config_file: Prometheus metrics at TF Serving's path."""
+    config = MonitoringConfig()
+    config.prometheus_config.enable = True
+    config.prometheus_config.path = DEFAULT_PATH
+    return text_format.MessageToString(config)

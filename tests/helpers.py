@@ -147,3 +147,29 @@ def write_tf1_model(folder: Path) -> dict:
             expected = session.run(features, {X: inputs})
             prefix = saver.save(session, str(folder / "model.ckpt"), global_step=1)
     return {"prefix": prefix, "meta": prefix + ".meta", "inputs": inputs, "features": expected}
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue  # it ended while we looked
+        if text in command and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until_gone(text: str, timeout: float) -> list[int]:
+    """Wait for every process mentioning ``text`` to end; those left after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (left := processes_mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left

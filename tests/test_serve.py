@@ -73,6 +73,7 @@ def start_server(
         port=free_port(),
         rest_api_port=free_port(),
         model_config_file=str(write_model_config(folder / "models.config", models)),
+        enable_grpc_healthcheck_service=True,
         **flags,
     )
     write_server_files(options, folder, batching=batching, metrics=True, batch=batch)
@@ -669,9 +670,33 @@ def test_zoo_serve_then_zoo_predict_as_a_user_types_them(exported, tmp_path):
         serving.send_signal(signals.SIGINT)
         serving.wait(timeout=60)
     assert serving.returncode == 0
-    assert "stopping" in serving.stderr.read()
+    assert "stopped" in serving.stderr.read()
     with pytest.raises(OSError):  # the server it started is gone with it
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_zoo_serve_leaves_no_server_behind_when_it_is_killed(exported, tmp_path, how):
+    """SIGTERM stops the server through zoo serve; after SIGKILL the server sees its parent
+    is gone and stops itself."""
+    import signal as signals
+
+    from helpers import ZOO_SCRIPT, wait_until_gone
+
+    root, _, _ = exported
+    workdir = tmp_path / f"serve-{how}"
+    serving = subprocess.Popen(
+        [str(ZOO_SCRIPT), "serve", str(root / "models"), "--port", str(free_port()),
+         "--rest-port", "0", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert serving.stdout.readline().startswith("serving on grpc://")
+        serving.send_signal(getattr(signals, how))
+        serving.wait(timeout=60)
+    finally:
+        serving.kill()
+    assert wait_until_gone(str(workdir), timeout=15) == []
 
 
 def test_the_grpc_health_service_reports_readiness(server):
@@ -686,8 +711,13 @@ def test_the_grpc_health_service_reports_readiness(server):
         ):
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        model = stub.Check(health_pb2.HealthCheckRequest(service="galaxies"), timeout=10)
-        assert model.status == health_pb2.HealthCheckResponse.SERVING
+        for service in (
+            "galaxies",
+            "PredictionService",
+            "ModelService",
+        ):  # as TF Serving names them
+            answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
 
 
 def test_zoo_predict_sends_fits_files_as_float_pixels(tmp_path):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from zoo.errors import ConfigError, ZooError
@@ -42,9 +44,19 @@ class Engine:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment; None: this process's."""
+        return None
+
     def start(self, log: Path | None = None) -> None:
         output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the process owns it
-        self.process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command(), stdout=output, stderr=subprocess.STDOUT, env=self.environment()
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         """Until every model has an AVAILABLE version; the server's exit or a timeout is an error."""
@@ -76,6 +88,26 @@ class Engine:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def running(engine: Engine, log: Path | None = None) -> Iterator[Engine]:
+    """The server started and every model available; stopped on exit, on an error, on Ctrl-C
+    and on SIGTERM (which Python would otherwise end the process on, leaving the server)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        engine.start(log)
+        engine.wait_ready()
+        yield engine
+    finally:
+        engine.stop()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _available(client: object, name: str) -> bool:

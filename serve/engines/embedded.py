@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from zoo.serve.engines import Engine
-from zoo.serve.server.flags import to_flags
+from zoo.serve.server.flags import PARENT_ENV, to_flags
 
 
 class EmbeddedEngine(Engine):
@@ -13,3 +14,7 @@ class EmbeddedEngine(Engine):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "zoo.serve.server", *to_flags(self.options)]
+
+    def environment(self) -> dict[str, str]:
+        """The server stops when this process is gone, even if it was killed."""
+        return {**os.environ, PARENT_ENV: str(os.getpid())}

@@ -8,6 +8,7 @@ published on the standard gRPC health service, for load balancers and Kubernetes
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from zoo.serve.config import ModelEntry, read_model_config
 from zoo.serve.protos import SSLConfig
 from zoo.serve.server import handlers
-from zoo.serve.server.flags import ServerOptions
+from zoo.serve.server.flags import PARENT_ENV, ServerOptions
 from zoo.serve.server.grpc_service import ModelService, PredictionService
 from zoo.serve.server.models import ModelManager
 
@@ -61,7 +62,8 @@ class EmbeddedServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(self.manager), self.grpc
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        if options.enable_grpc_healthcheck_service:
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         address = f"{options.host}:{options.port}"
         credentials = _credentials(options)
         bound = (
@@ -102,11 +104,14 @@ class EmbeddedServer:
         done.wait(grace)
 
     def _publish_health(self) -> None:
-        """SERVING for each model with an available version; the whole server once all are."""
+        """As TF Serving: its two services are SERVING. Beyond it: each model once a version is
+        available, and the whole server ("") once all are, so that readiness means models."""
         serving, not_serving = (
             health_pb2.HealthCheckResponse.SERVING,
             health_pb2.HealthCheckResponse.NOT_SERVING,
         )
+        for service in ("ModelService", "PredictionService"):
+            self.health.set(service, serving)
         while not self._stopped.wait(HEALTH_INTERVAL):
             for name in self.manager.names():
                 ready = bool(self.manager.status_available(name))
@@ -141,6 +146,14 @@ def _metrics(options: ServerOptions) -> Any:
     return Metrics.from_config_file(options.monitoring_config_file)
 
 
+def _watch_parent(parent: int, stop: threading.Event) -> None:
+    """Set ``stop`` once ``parent`` (the zoo process that started this server) has exited."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the process that started this server (%d) is gone; stopping", parent)
+            stop.set()
+
+
 def _batcher(options: ServerOptions, manager: ModelManager) -> Any:
     if not options.enable_batching:
         return None
@@ -150,11 +163,14 @@ def _batcher(options: ServerOptions, manager: ModelManager) -> Any:
 
 
 def run(options: ServerOptions) -> None:
-    """Serve until SIGTERM or SIGINT."""
+    """Serve until SIGTERM or SIGINT, or until the process named in $ZOO_SERVE_PARENT_PID is gone."""
     server = EmbeddedServer(options)
     stop = threading.Event()
     for sign in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sign, lambda *_: stop.set())
+    parent = os.environ.get(PARENT_ENV)
+    if parent:
+        threading.Thread(target=_watch_parent, args=(int(parent), stop), daemon=True).start()
     server.start()
     print(f"zoo embedded server on {options.host}:{server.port}", flush=True)
     stop.wait()

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from zoo.errors import ConfigError
 
+#: Set by zoo's engine: the server stops when the process with this pid is gone.
+PARENT_ENV = "ZOO_SERVE_PARENT_PID"
+
 
 @dataclass
 class ServerOptions:
@@ -30,6 +33,7 @@ class ServerOptions:
     enable_batching: bool = False
     batching_parameters_file: str = ""
     enable_model_warmup: bool = True
+    enable_grpc_healthcheck_service: bool = False
     grpc_max_threads: int = 4 * (os.cpu_count() or 1)
     monitoring_config_file: str = ""
     ssl_config_file: str = ""

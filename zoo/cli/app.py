@@ -9,6 +9,7 @@ they are looked up the first time a command is, so ``zoo --help`` lists them too
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -108,9 +109,11 @@ def quiet_libraries(quiet: bool) -> None:
     """
     if quiet:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # logs after start-up, at least
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. "retracing" notes
         warnings.showwarning = _show_zoo_warnings_only
     else:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        logging.getLogger("tensorflow").setLevel(logging.NOTSET)
         warnings.showwarning = _show_every_warning
 
 
