@@ -1,0 +1,92 @@
+"""The guides in docs/ run as written: every ```sh and ```python block, in order, in a new
+folder, in a fresh virtual environment that sees this zoo (so `pip install` in a guide
+installs there, not into the environment running the tests).
+
+Blocks with ``file=PATH`` in their info string are written to PATH instead of run.
+```console blocks are shown, not run: they hold only docker and kubectl lines, which
+need a docker engine or a cluster that this machine does not have; the files they use
+are validated in test_deploy.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+GUIDES = ["plugins.md", "checkpoints.md", "finetuning.md", "serving.md"]
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
+END = "ZOO_GUIDE_END"
+NOT_RUN_HERE = ("docker ", "kubectl ")
+
+
+def blocks(guide: str) -> list[tuple[str, str, str]]:
+    return FENCE.findall((REPO / "docs" / guide).read_text())
+
+
+def script(guide: str) -> str:
+    """One bash script for the guide's blocks; background jobs it starts end with it."""
+    lines = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
+    for number, (language, info, body) in enumerate(blocks(guide), start=1):
+        lines.append(f"echo '--- {guide}, block {number} ({language}{info})' >&2")
+        written = re.search(r"file=(\S+)", info)
+        if written:
+            path = written.group(1)
+            lines.append(f"mkdir -p \"$(dirname '{path}')\"\ncat > '{path}' <<'{END}'\n{body}{END}")
+        elif language == "sh":
+            lines.append(body)
+        elif language == "python":
+            lines.append(f"python - <<'{END}'\n{body}{END}")
+    return "\n".join(lines) + "\n"
+
+
+def fresh_environment(folder: Path) -> dict[str, str]:
+    """A virtual environment whose Python also sees the packages of the one running the
+    tests (zoo included), with a ``zoo`` command of its own."""
+    venv = folder / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    (packages,) = venv.glob("lib/python*/site-packages")
+    outer = "; ".join(f"site.addsitedir({p!r})" for p in site.getsitepackages())
+    (packages / "outer.pth").write_text(f"import site; {outer}\n")  # their .pth files too
+    zoo = venv / "bin" / "zoo"
+    zoo.write_text(f"#!{venv / 'bin' / 'python'}\nfrom zoo.cli import main\nmain()\n")
+    zoo.chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(venv),
+        "ZOO_HOME": str(folder / ".zoo-home"),
+    }
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_runs_as_written(guide, tmp_path):
+    assert any(language == "sh" for language, _, _ in blocks(guide)), "a guide shows commands"
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "guide.sh").write_text(script(guide))
+    done = subprocess.run(
+        ["bash", str(tmp_path / "guide.sh")], cwd=work, env=fresh_environment(tmp_path),
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, textwrap.shorten(done.stdout, 4000) + "\n" + done.stderr[-6000:]
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_only_docker_and_kubectl_lines_are_left_unrun(guide):
+    for language, info, body in blocks(guide):
+        if language in ("sh", "python") or "file=" in info:
+            continue
+        commands = [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
+        if language == "console":
+            assert all(line.startswith(NOT_RUN_HERE) for line in commands), body
+        else:  # an illustration (yaml, text, ...), not commands
+            assert not any(line.startswith(("zoo ", "python ", "pip ")) for line in commands), body
