@@ -164,6 +164,12 @@ def serve_command(
     "--key", type=click.Path(exists=True, dir_okay=False), help="Client key (mutual TLS)."
 )
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option(
+    "--wait",
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for the model (or --version) to be available, e.g. after starting a server.",
+)
 def predict_command(
     files: Sequence[str],
     address: str,
@@ -178,13 +184,16 @@ def predict_command(
     cert: str | None,
     key: str | None,
     timeout: float,
+    wait: float,
 ) -> None:
     """Classify image FILES with a served model, over gRPC."""
     from zoo.serve.client import TLS, ServingClient
-    from zoo.serve.predict import predict_files
+    from zoo.serve.predict import predict_files, wait_for_model
 
     tls = TLS(Path(ca), Path(cert) if cert else None, Path(key) if key else None) if ca else None
     with ServingClient(address, timeout=timeout, tls=tls) as client:
+        if wait:
+            wait_for_model(client, model, version_number, wait)
         results = predict_files(
             client, [Path(f) for f in files], model, signature=signature, version=version_number,
             label=label, top_k=top_k, bands=bands,

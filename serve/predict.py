@@ -7,6 +7,7 @@ files (FITS, or any file for a model that takes pixels) are read as training rea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 from zoo.data.conform import conform
 from zoo.data.images import ImageGeometry, read_image
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, ZooError
 from zoo.serve.client import ServingClient
 
 ENCODED = (".png", ".jpg", ".jpeg")
@@ -61,6 +62,27 @@ def predict_files(
         )
         results.append(_result(path, outputs, client.last_spec.version.value, top_k))
     return results
+
+
+def wait_for_model(client: ServingClient, model: str, version: int | None, seconds: float) -> None:
+    """Until ``model`` (``version``, if given) is AVAILABLE on the server, for scripts that
+    start a server and query it; an error after ``seconds``."""
+    import grpc
+
+    deadline = time.monotonic() + seconds
+    last = "no answer"
+    while True:
+        try:
+            states = client.status(model, version)
+            if "AVAILABLE" in states.values():
+                return
+            last = ", ".join(f"version {v} {s}" for v, s in sorted(states.items()))
+        except grpc.RpcError as exc:
+            last = f"{exc.code().name}: {exc.details()}"
+        if time.monotonic() > deadline:
+            wanted = f"model '{model}'" + (f" version {version}" if version else "")
+            raise ZooError(f"{wanted} was not available within {seconds:g} s ({last})")
+        time.sleep(0.5)
 
 
 def _default_signature(signatures: dict[str, Any], files: Sequence[Path]) -> str:

@@ -247,6 +247,36 @@ def test_interrupted_run_resumes_where_it_stopped(workspace, tmp_path):
     assert (out / "model.keras").exists()
 
 
+def test_resume_with_more_epochs_extends_a_finished_run(workspace, tmp_path):
+    """--resume --epochs N continues a phase that ran out of epochs; the phases after it
+    start again from its new weights; asking again trains nothing."""
+
+    class Record(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.begun = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.begun.append(epoch)
+
+    out = tmp_path / "run"
+    settings = dict(strategy="top", unfreeze=1, finetune_epochs=1, patience=10, cache=False)
+    first = run(workspace, out, epochs=2, **settings)
+    assert [p.epochs_done for p in first.phases] == [2, 1]
+
+    record = Record()
+    longer = run(workspace, out, epochs=4, resume=True, callbacks=[record], **settings)
+    assert record.begun == [2, 3, 0]  # head epochs 3 and 4, then the top block again
+    head, top = longer.phases
+    assert head.epochs_done == 4 and len(head.history["loss"]) == 4
+    assert top.first_epoch == 4 and len(top.history["loss"]) == 1
+    assert len(json.loads((out / "history.json").read_text())["epochs"]["loss"]) == 5
+
+    again = Record()
+    run(workspace, out, epochs=4, resume=True, callbacks=[again], **settings)
+    assert again.begun == []
+
+
 def test_fits_bands_csv_catalog_and_corrupt_files(workspace, tmp_path):
     fits_root = tmp_path / "fits"
     write_synthetic_dataset(fits_root, TARGET, 16, 48, 5, seed=3, fmt="fits")

@@ -66,7 +66,13 @@ def weights_inspect(
     )
     inferred = " (inferred from its layers)" if spec.carries_weights else ""
     click.echo(f"blocks: {', '.join(spec.blocks) or 'none'}{inferred}")
-    for line in report.lines(limit) if report else ["no weights loaded: random initialisation"]:
+    if report:
+        lines = report.lines(limit)
+    elif spec.carries_weights:
+        lines = [f"weights: those saved in {source}"]
+    else:
+        lines = ["no weights loaded: random initialisation"]
+    for line in lines:
         click.echo(line)
 
 

@@ -53,7 +53,7 @@ from zoo.train.model import (
     build_network,
     set_trainable_top,
 )
-from zoo.train.phases import PhaseData, PhaseRecord, run_phase
+from zoo.train.phases import PhaseData, PhaseRecord, read_record, run_phase
 from zoo.train.plan import PhasePlan, Plan, make_plan
 from zoo.train.rundir import CONFIG, Run, RunDir
 from zoo.versions import library_versions
@@ -289,6 +289,7 @@ class _Trainer:
         self.callbacks = callbacks
         self.progress = progress
         self.phases: list[PhaseRecord] = []
+        self.trained_now = False  # a phase trained in this process: later ones start again
         self.notes: list[str] = []
         self.features: SplitFeatures | None = None  # set when the head trains on cached features
         if not network.pretrained and plan.strategy == "head":
@@ -375,19 +376,24 @@ class _Trainer:
         config, run_dir = self.config, self.run_dir
         record.first_epoch = sum(p.epochs_done for p in self.phases)
         board = keras.callbacks.TensorBoard(log_dir=str(run_dir.tensorboard_folder(record.name)))
+        folder = run_dir.phase_folder(record.name)
+        saved = read_record(folder)
         with self.strategy.scope():
             record = run_phase(
                 record,
                 model,
                 data,
-                folder=run_dir.phase_folder(record.name),
+                folder=folder,
                 phase=phase,
                 plan=self.plan,
                 class_weight=self.images.class_weights() if config.class_weights else None,
                 batch_norm=batch_norm,
                 callbacks=[board, *self.callbacks],
                 verbose=_keras_verbosity(self.progress),
+                fresh=self.trained_now,  # an earlier phase changed: this one starts again
             )
+        if saved is None or saved.to_dict() != record.to_dict():
+            self.trained_now = True
         self.phases.append(record)
         return record
 

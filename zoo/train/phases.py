@@ -11,6 +11,7 @@ weights are restored.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,18 +112,25 @@ def run_phase(
     batch_norm: Callable[[], object] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    fresh: bool = False,
 ) -> PhaseRecord:
     """Train ``model`` for one phase, resuming from ``folder`` if an earlier run stopped in it.
 
     ``record`` names the phase and its learning rate; the returned record is the one
-    saved in ``folder`` (the earlier run's, continued, when resuming). ``batch_norm``,
-    when given, re-estimates batch-norm statistics before each validation.
+    saved in ``folder`` (the earlier run's, continued, when resuming). A finished phase
+    is continued only when it ran out of epochs, not patience, and ``phase.epochs`` now
+    allows more (``--resume --epochs N`` extends a run). ``fresh`` discards what an
+    earlier run saved here (an earlier phase has changed since). ``batch_norm``, when
+    given, re-estimates batch-norm statistics before each validation.
     """
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = read_record(folder) or record
-    if record.finished:
+    if record.finished and not _may_continue(record, phase):
         model.load_weights(folder / BEST_WEIGHTS)
         return record
+    record.finished = False
     opt = make_optimizer(plan.optimizer, phase, data.steps, plan.weight_decay)
     model.compile(
         optimizer=opt,
@@ -238,10 +246,7 @@ class _PhaseKeeper(keras.callbacks.Callback):
 
     @property
     def exhausted(self) -> bool:
-        """Patience ran out (never during the warm-up, when the rate is still rising)."""
-        if self.record.epochs_done <= self.phase.warmup_epochs:
-            return False
-        return _epochs_since_best(self.record) >= self.phase.patience
+        return _patience_ran_out(self.record, self.phase)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
@@ -258,6 +263,17 @@ class _PhaseKeeper(keras.callbacks.Callback):
         write_json(self.folder / STATE, record.to_dict())  # last: it vouches for the rest
         if self.exhausted:
             self.model.stop_training = True
+
+
+def _patience_ran_out(record: PhaseRecord, phase: PhasePlan) -> bool:
+    """Early stopping's verdict (never during the warm-up, when the rate is still rising)."""
+    if record.epochs_done <= phase.warmup_epochs:
+        return False
+    return _epochs_since_best(record) >= phase.patience
+
+
+def _may_continue(record: PhaseRecord, phase: PhasePlan) -> bool:
+    return record.epochs_done < phase.epochs and not _patience_ran_out(record, phase)
 
 
 def _epochs_since_best(record: PhaseRecord) -> int:
