@@ -12,7 +12,7 @@ embedded server in another process. Measured in one run:
 3. the ceiling for that ratio on this machine: a direct call at batch 16 (what batching
    can at best turn 16 single-image requests into) against the unbatched server.
 
-Run: python bench/serve.py [--seconds 10]
+Run: python bench/serve.py [--seconds 10] [--plot bench/serve.png]
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def concurrent(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--plot", type=Path, help="Also draw the figures into this PNG.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="zoo-bench-"))
     os.environ["ZOO_HOME"] = str(work / "home")
@@ -114,6 +115,7 @@ def main() -> None:
     engine, address = served(batching=False)
     print("| batch | gRPC Predict (images/s) | direct call (images/s) | ratio |")
     print("|---:|---:|---:|---:|")
+    single: list[tuple[int, float, float]] = []
     with ServingClient(address) as client:
         for batch in (1, 32):
             images = pixels[:batch]
@@ -133,6 +135,7 @@ def main() -> None:
                 f"| {batch} | {grpc_rate:.0f} | {direct_rate:.0f} | {grpc_rate / direct_rate:.2f} |",
                 flush=True,
             )
+            single.append((batch, grpc_rate, direct_rate))
     rows = [("off", *concurrent(address, pixels, 16, args.seconds))]
     engine.stop()
     engine, address = served(batching=True)
@@ -162,6 +165,39 @@ def main() -> None:
         f"ceiling: direct call at batch 16, {ceiling:.0f} images/s, "
         f"{ceiling / rows[0][1]:.2f} of the unbatched server"
     )
+    if args.plot:
+        plot(args.plot, single, rows, ceiling)
+
+
+def plot(
+    path: Path,
+    single: list[tuple[int, float, float]],
+    rows: list[tuple[str, float, float, float]],
+    ceiling: float,
+) -> None:
+    """Throughput per client pattern, beside what the same model does called directly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = [f"batch {b}" for b, _, _ in single]
+    x = np.arange(len(names))
+    left.bar(x - 0.2, [g for _, g, _ in single], 0.4, label="gRPC Predict")
+    left.bar(x + 0.2, [d for _, _, d in single], 0.4, label="direct call")
+    left.set_xticks(x, names)
+    left.set_ylabel("images / s")
+    left.set_title("one client")
+    left.legend()
+    labels = [f"batching {name}\np50 {p50:.0f} ms, p99 {p99:.0f} ms" for name, _, p50, p99 in rows]
+    right.bar(range(len(rows)), [rate for _, rate, _, _ in rows], 0.5)
+    right.axhline(ceiling, color="grey", linestyle="--", label="direct call, batch 16")
+    right.set_xticks(range(len(rows)), labels)
+    right.set_title("16 clients, one image each")
+    right.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,8 @@ from google.protobuf import text_format
 from zoo.errors import ConfigError
 from zoo.fs import write_text
 from zoo.serve.config import ModelEntry, model_config
-from zoo.serve.server.batching import BatchingOptions
 from zoo.serve.server.flags import ServerOptions, to_flags
-from zoo.serve.setup import batching_text, monitoring_text
+from zoo.serve.setup import BatchingOptions, batching_text, monitoring_text
 
 KINDS = ("compose", "k8s")
 IMAGE = "tensorflow/serving"

@@ -13,7 +13,7 @@ import yaml
 
 from helpers import REPO, run_zoo
 from zoo.serve.config import read_model_config
-from zoo.serve.server.batching import BatchingOptions
+from zoo.serve.setup import BatchingOptions
 
 BIN = Path(sys.executable).parent
 

@@ -368,7 +368,8 @@ def _write_bad_warmup(path: Path) -> None:
 
 
 def test_batching_answers_every_client_and_a_full_queue_is_unavailable(exported, tmp_path):
-    from zoo.serve.server.batching import QUEUE_FULL, BatchingOptions
+    from zoo.serve.server.batching import QUEUE_FULL
+    from zoo.serve.setup import BatchingOptions
 
     root, data, _ = exported
     base = root / "models" / "galaxies"

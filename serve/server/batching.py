@@ -11,57 +11,21 @@ from TF Serving's --batching_parameters_file (a BatchingParameters text proto).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
 
-from zoo.serve.protos import BatchingParameters
 from zoo.serve.server import handlers
 from zoo.serve.server.models import ModelManager
 from zoo.serve.server.status import ServingError, invalid
+from zoo.serve.setup import BatchingOptions
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
-
-
-@dataclass(frozen=True)
-class BatchingOptions:
-    """TF Serving's scheduler parameters; where a file leaves them out: batches of up to 32
-    images, a 2 ms wait for a batch to fill, and one batch thread per core up to 4, as TF
-    Serving's guide advises on CPUs (measured here: two threads, one batch computing while
-    the next fills, gave 14% more than one)."""
-
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 2000
-    num_batch_threads: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
-    max_enqueued_batches: int = 10
-
-    @property
-    def waiting_requests(self) -> int:
-        """How many requests can wait in the queues at once (each holds a server thread)."""
-        return self.max_batch_size * self.max_enqueued_batches
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> BatchingOptions:
-        params = text_format.Parse(Path(path).read_text(), BatchingParameters())
-        given = {
-            name: getattr(params, name).value
-            for name in (
-                "max_batch_size",
-                "batch_timeout_micros",
-                "num_batch_threads",
-                "max_enqueued_batches",
-            )
-            if params.HasField(name)
-        }
-        return cls(**given)
 
 
 @dataclass
