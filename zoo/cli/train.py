@@ -104,6 +104,13 @@ default = FinetuneConfig.default
     "--class-weights/--no-class-weights", default=default("class_weights"), show_default=True
 )
 @click.option(
+    "--cluster-timeout",
+    type=float,
+    default=default("cluster_timeout"),
+    show_default=True,
+    help="Seconds to wait for the other workers of a TF_CONFIG cluster.",
+)
+@click.option(
     "--max-pixels",
     default=default("max_pixels"),
     show_default=True,
@@ -147,6 +154,7 @@ def finetune_command(
     With --resume the run continues with the settings it started with; options given with
     it must agree, except --epochs, --finetune-epochs and --patience.
     """
+    from zoo.train.cluster import read_cluster
     from zoo.train.finetune import finetune
 
     if export_name and not export_base:
@@ -177,6 +185,12 @@ def finetune_command(
                 f"{split}: accuracy {scores['accuracy']:.3f}, macro F1 {scores['macro_f1']:.3f}, "
                 f"ECE {scores['expected_calibration_error']:.3f}"
             )
+    cluster = read_cluster()
+    if cluster is not None and not cluster.is_chief:
+        click.echo(
+            f"{cluster.task_type} {cluster.task_index}: the chief wrote the run to {run.path}"
+        )
+        return
     skipped = run.summary["skipped_files"]
     if skipped:
         click.echo(f"skipped {skipped} unreadable file(s); see {run.path / 'summary.json'}")

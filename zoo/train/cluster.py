@@ -100,28 +100,51 @@ def read_cluster(environ: Mapping[str, str] | None = None) -> Cluster | None:
     return Cluster(chiefs[0] if chiefs else None, tuple(workers), task_type, task_index)
 
 
-def wait_for_peers(cluster: Cluster, timeout: float) -> None:
-    """Until every other member accepts connections; after ``timeout`` s, an error naming
-    those that never did."""
-    deadline = time.monotonic() + timeout
-    waiting = [m for i, m in enumerate(cluster.members) if i != cluster.rank]
-    while waiting:
-        waiting = [m for m in waiting if not _answers(m[2])]
-        if waiting and time.monotonic() > deadline:
-            names = ", ".join(f"{kind} {index} at {address}" for kind, index, address in waiting)
+def rendezvous(cluster: Cluster, timeout: float) -> None:
+    """Listen on this member's address and wait until every other member does too.
+
+    MultiWorkerMirroredStrategy blocks without end while a member is missing; this check
+    comes first. It turns a worker that never comes, a port that is taken (two workers
+    given one index) or a bad address into an error that names them, after ``timeout``
+    seconds. The socket is closed before TensorFlow listens on the same port.
+    """
+    host, port = _split(cluster.address)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as own:
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            own.bind((host, port))
+        except OSError as exc:
             raise TrainingError(
-                f"the cluster is incomplete after {timeout:g} s: {names} never answered. "
-                "Start every worker with the same command and TF_CONFIG (each with its own "
-                "task index), or raise --cluster-timeout"
-            )
-        if waiting:
-            time.sleep(0.5)
+                f"{cluster.task_type} {cluster.task_index} cannot listen on {cluster.address} "
+                f"({exc.strerror}): is another worker running with this task index, or is "
+                "the address not this machine's?"
+            ) from None
+        own.listen(16)
+        deadline = time.monotonic() + timeout
+        waiting = [m for i, m in enumerate(cluster.members) if i != cluster.rank]
+        while waiting:
+            waiting = [m for m in waiting if not _answers(m[2])]
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(
+                    f"{kind} {index} at {address}" for kind, index, address in waiting
+                )
+                raise TrainingError(
+                    f"the cluster is incomplete after {timeout:g} s: {names} never answered. "
+                    "Start every worker with the same command and TF_CONFIG (each with its "
+                    "own task index), or raise --cluster-timeout"
+                )
+            if waiting:
+                time.sleep(0.5)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+        with socket.create_connection(_split(address), timeout=2):
             return True
     except (OSError, ValueError):
         return False

@@ -60,6 +60,7 @@ class FinetuneConfig:
     mixed_precision: bool | None = None
     backbone_options: dict[str, Any] = field(default_factory=dict)
     registry_files: tuple[str, ...] = ()
+    cluster_timeout: float = 300.0
     resume: bool = False
     force: bool = False
 
@@ -141,7 +142,9 @@ class FinetuneConfig:
         return FinetuneConfig.from_dict({**recorded, **kept, "resume": True, "force": False})
 
     # Settings that may differ when a run is resumed (the folder may have moved).
-    RESUMABLE = frozenset({"out", "resume", "force", "epochs", "finetune_epochs", "patience"})
+    RESUMABLE = frozenset(
+        {"out", "resume", "force", "epochs", "finetune_epochs", "patience", "cluster_timeout"}
+    )
 
 
 _SEQUENCES = ("image_size", "bands", "hidden", "registry_files")

@@ -8,8 +8,6 @@ is slower.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,16 +15,22 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from zoo.train import keras_compat
+from zoo.train.cluster import Cluster, rendezvous
 
-def choose_strategy() -> tuple[Any, str]:
-    """The tf.distribute strategy for this machine, and its name for the run record."""
-    if os.environ.get("TF_CONFIG"):
-        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-        workers = len(cluster.get("worker", []))
-        return (
-            tf.distribute.MultiWorkerMirroredStrategy(),
-            f"MultiWorkerMirroredStrategy ({workers} workers)",
-        )
+
+def choose_strategy(cluster: Cluster | None = None, timeout: float = 300.0) -> tuple[Any, str]:
+    """The tf.distribute strategy for this machine, and its name for the run record.
+
+    With a cluster, every member must answer within ``timeout`` seconds first
+    (``zoo.train.cluster.rendezvous``); this must run before any other TensorFlow work.
+    """
+    if cluster is not None:
+        rendezvous(cluster, timeout)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if cluster.size > 1:
+            keras_compat.apply()
+        return strategy, f"MultiWorkerMirroredStrategy ({cluster.size} workers)"
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy(), f"MirroredStrategy ({len(gpus)} GPUs)"

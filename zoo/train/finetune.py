@@ -13,8 +13,11 @@ Every phase checkpoints each epoch: ``resume=True`` continues an interrupted run
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,6 +43,7 @@ from zoo.plugin_loader import get_registry
 from zoo.preprocessing import Preprocessing
 from zoo.sources import source_kind
 from zoo.train.batch_norm import BatchNormEstimator
+from zoo.train.cluster import Cluster, read_cluster
 from zoo.train.config import FinetuneConfig
 from zoo.train.distribute import choose_strategy, deterministic_ops, precision
 from zoo.train.evaluate import predict
@@ -92,18 +96,43 @@ def finetune(
             raise ConfigError("finetune needs a backbone, a data set and an output folder")
         else:
             config = FinetuneConfig(out=str(out), **given)
+    cluster = read_cluster()
+    if cluster is not None and not cluster.is_chief:
+        return _run_beside_the_chief(config, cluster, list(callbacks), progress)
     run_dir = RunDir(config.out, new=not config.resume, force=config.force)
     run_dir.protect(config.data)
     try:
         with run_dir:
             if config.resume:  # a whole config must agree with the run's own
                 _recorded_config(run_dir.path).resume_with(config.to_dict())
-            return _run(config, run_dir, list(callbacks), progress)
+            return _run(config, run_dir, list(callbacks), progress, cluster)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted; the run in {config.out} was checkpointed after its last full epoch: "
             "continue it with --resume (resume=True)"
         ) from None
+
+
+def _run_beside_the_chief(
+    config: FinetuneConfig, cluster: Cluster, callbacks: list[Any], progress: bool
+) -> Run:
+    """A worker other than the chief trains in step with it, but the run folder is the
+    chief's alone: this worker writes into scratch space that is removed afterwards
+    (Keras's multi-worker saving pattern). Resuming starts it from the chief's checkpoints."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{cluster.task_type}{cluster.task_index}-"))
+    try:
+        if config.resume:  # the chief's run as it stands: both resume from the same epoch
+            _recorded_config(Path(config.out)).resume_with(config.to_dict())
+            shutil.copytree(Path(config.out), scratch / "run")
+        with RunDir(scratch / "run", new=not config.resume) as run_dir:
+            run = _run(config, run_dir, callbacks, progress, cluster)
+        return dataclasses.replace(run, path=Path(config.out))
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted; restart {cluster.task_type} {cluster.task_index} with --resume"
+        ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _recorded_config(out: Path) -> FinetuneConfig:
@@ -113,11 +142,25 @@ def _recorded_config(out: Path) -> FinetuneConfig:
     return FinetuneConfig.from_dict(read_json(out / CONFIG)["settings"])
 
 
-def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress: bool) -> Run:
+def _run(
+    config: FinetuneConfig,
+    run_dir: RunDir,
+    callbacks: list[Any],
+    progress: bool,
+    cluster: Cluster | None = None,
+) -> Run:
     """The recipe: data, network, the phases, evaluation, the run's files."""
     started = time.monotonic()
+    if cluster is not None and progress:
+        print(f"cluster: {cluster.describe()}", file=sys.stderr)
     # A multi-worker strategy must exist before TensorFlow does any other work.
-    strategy, strategy_name = choose_strategy()
+    strategy, strategy_name = choose_strategy(cluster, config.cluster_timeout)
+    workers = cluster.size if cluster else 1
+    if workers > 1:
+        strategy_name += (
+            f"; --batch-size {config.batch_size} is the global batch, "
+            f"{config.batch_size // workers} per worker"
+        )
     with precision(config.mixed_precision) as policy, deterministic_ops():
         keras.utils.set_random_seed(config.seed)  # Python, numpy, TF: shuffles, dropout, init
         images = load_image_set(
@@ -138,7 +181,9 @@ def _run(config: FinetuneConfig, run_dir: RunDir, callbacks: list[Any], progress
             print(f"plan: {plan.reason}", file=sys.stderr)
         record = _config_record(config, network, images, weights, plan, strategy_name, policy)
         run_dir.begin(record, images.labels)
-        trainer = _Trainer(config, plan, run_dir, images, network, strategy, callbacks, progress)
+        trainer = _Trainer(
+            config, plan, run_dir, images, network, strategy, callbacks, progress, workers
+        )
         trainer.train()
         metrics = trainer.evaluate()
         summary = trainer.write_results(metrics, time.monotonic() - started)
@@ -279,6 +324,7 @@ class _Trainer:
         strategy: Any,
         callbacks: list[Any],
         progress: bool,
+        workers: int = 1,
     ) -> None:
         self.config = config
         self.plan = plan
@@ -290,6 +336,7 @@ class _Trainer:
         self.progress = progress
         self.phases: list[PhaseRecord] = []
         self.trained_now = False  # a phase trained in this process: later ones start again
+        self.workers = workers
         self.notes: list[str] = []
         self.features: SplitFeatures | None = None  # set when the head trains on cached features
         if not network.pretrained and plan.strategy == "head":
@@ -317,7 +364,12 @@ class _Trainer:
     def _head_phase(self, phase: PhasePlan) -> None:
         config, network = self.config, self.network
         network.backbone.trainable = False
-        if config.cache:  # the head alone, on cached features
+        if config.cache and self.workers > 1:
+            self.notes.append(
+                f"feature cache: off on a cluster of {self.workers} workers; the head trained "
+                "on images through the frozen backbone"
+            )
+        if config.cache and self.workers == 1:  # the head alone, on cached features
             self.features = split_features(
                 build_encoder(network.backbone, network.spec.preprocessing),
                 self.images,
