@@ -59,7 +59,7 @@ from zoo.train.model import (
 )
 from zoo.train.phases import PhaseData, PhaseRecord, read_record, run_phase
 from zoo.train.plan import PhasePlan, Plan, make_plan
-from zoo.train.rundir import CONFIG, Run, RunDir
+from zoo.train.rundir import CONFIG, SUMMARY, Run, RunDir
 from zoo.versions import library_versions
 from zoo.weights.download import file_digest
 
@@ -97,6 +97,11 @@ def finetune(
         else:
             config = FinetuneConfig(out=str(out), **given)
     cluster = read_cluster()
+    if cluster is not None and not (config.resume or config.force) and _unfinished(config.out):
+        # A restarted worker runs the command it started with: the cluster's run continues.
+        if progress:
+            print(f"resuming the unfinished run in {config.out}", file=sys.stderr)
+        config = dataclasses.replace(config, resume=True)
     if cluster is not None and not cluster.is_chief:
         return _run_beside_the_chief(config, cluster, list(callbacks), progress)
     run_dir = RunDir(config.out, new=not config.resume, force=config.force)
@@ -133,6 +138,11 @@ def _run_beside_the_chief(
         ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _unfinished(out: str | Path) -> bool:
+    """A run folder that holds a started run without its summary: one to continue."""
+    return (Path(out) / CONFIG).is_file() and not (Path(out) / SUMMARY).is_file()
 
 
 def _recorded_config(out: Path) -> FinetuneConfig:
@@ -184,7 +194,16 @@ def _run(
         trainer = _Trainer(
             config, plan, run_dir, images, network, strategy, callbacks, progress, workers
         )
-        trainer.train()
+        try:
+            trainer.train()
+        except tf.errors.OpError as exc:
+            if workers == 1:
+                raise
+            raise TrainingError(
+                f"the cluster lost a member ({exc.message.strip().splitlines()[0]}); start "
+                "every worker again with the same command: the run continues from its last "
+                "full epoch"
+            ) from None
         metrics = trainer.evaluate()
         summary = trainer.write_results(metrics, time.monotonic() - started)
     return Run(
