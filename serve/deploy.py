@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import text_format
 
 from zoo.errors import ConfigError
 from zoo.fs import write_text
+from zoo.manifests import dump_yaml
 from zoo.serve.config import ModelEntry, model_config
 from zoo.serve.server.flags import ServerOptions, to_flags
 from zoo.serve.setup import BatchingOptions, batching_text, monitoring_text
@@ -147,7 +147,7 @@ def compose_files(
     header = (
         _header("compose", entries) + "# Start: docker compose up -d   Stop: docker compose down\n"
     )
-    files = {"compose.yaml": header + _dump({"name": APP, "services": {"tfserving": service}})}
+    files = {"compose.yaml": header + dump_yaml({"name": APP, "services": {"tfserving": service}})}
     files |= {f"config/{name}": text for name, text in config_files(entries, settings).items()}
     return files
 
@@ -265,25 +265,12 @@ def k8s_files(entries: Sequence[ModelEntry], settings: DeploySettings) -> dict[s
         f"# The models go on the volume claim '{settings.volume_claim}' as NAME/<version>/"
         " (the exported base folder's contents).\n# Apply: kubectl apply -f .\n"
     )
-    return {name: header + note + _dump(doc) for name, doc in manifests.items()}
+    return {name: header + note + dump_yaml(doc) for name, doc in manifests.items()}
 
 
 def _header(kind: str, entries: Sequence[ModelEntry]) -> str:
     names = ", ".join(e.name for e in entries)
     return f"# Written by `zoo serve --emit {kind}` for the models: {names}.\n"
-
-
-class _PlainDumper(yaml.SafeDumper):
-    """Writes repeated values out in full: no YAML anchors for a reader to chase."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _dump(document: dict[str, Any]) -> str:
-    return yaml.dump(
-        document, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, width=100
-    )
 
 
 def _relative(path: Path, start: Path) -> str:

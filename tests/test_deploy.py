@@ -156,3 +156,34 @@ def test_deploy_folder_is_what_zoo_serve_emit_writes(tmp_path, kind):
         assert validate_compose(committed / "compose.yaml").returncode == 0
     else:
         assert validate_k8s(*sorted(committed.glob("*.yaml"))).returncode == 0
+
+
+def test_the_kubernetes_training_job_validates_and_its_tf_config_names_its_services():
+    """deploy/training/: a Service and a Job per worker, TF_CONFIG from the Services'
+    addresses, one shared claim; what zoo.train.k8s.training_job writes."""
+    from zoo.train.cluster import read_cluster
+    from zoo.train.k8s import training_job
+
+    args = ["astro_cnn", "/work/galaxies", "--out", "/work/runs/galaxies",
+            "--export", "/work/models", "--name", "galaxies"]  # fmt: skip
+    written = training_job(2, args)
+    committed = REPO / "deploy" / "training"
+    assert {p.name: p.read_text() for p in committed.glob("*.yaml")} == written
+    done = validate_k8s(*sorted(committed.glob("*.yaml")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    claim = yaml.safe_load(written["volume.yaml"])["metadata"]["name"]
+    for index in range(2):
+        service = yaml.safe_load(written[f"service-{index}.yaml"])
+        job = yaml.safe_load(written[f"job-{index}.yaml"])
+        pod = job["spec"]["template"]
+        assert service["spec"]["selector"] == pod["metadata"]["labels"]
+        (container,) = pod["spec"]["containers"]
+        assert container["command"] == ["zoo", "finetune", *args]
+        (env,) = container["env"]
+        cluster = read_cluster({"TF_CONFIG": env["value"]})
+        assert cluster.rank == index and cluster.size == 2
+        port = service["spec"]["ports"][0]["port"]
+        assert cluster.address == f"{service['metadata']['name']}:{port}"
+        assert container["ports"][0]["containerPort"] == port
+        assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim
+    assert len(training_job(3, args)) == 7

@@ -22,7 +22,7 @@ import pytest
 
 from helpers import REPO
 
-GUIDES = ["plugins.md", "checkpoints.md", "finetuning.md", "serving.md"]
+GUIDES = ["plugins.md", "checkpoints.md", "finetuning.md", "serving.md", "cluster.md"]
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 END = "ZOO_GUIDE_END"
 NOT_RUN_HERE = ("docker ", "kubectl ")

@@ -108,16 +108,15 @@ def rendezvous(cluster: Cluster, timeout: float) -> None:
     given one index) or a bad address into an error that names them, after ``timeout``
     seconds. The socket is closed before TensorFlow listens on the same port.
     """
-    host, port = _split(cluster.address)
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as own:
+    _, port = _split(cluster.address)
+    with socket.socket() as own:  # on every interface, as TensorFlow's server listens
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            own.bind((host, port))
+            own.bind(("", port))
         except OSError as exc:
             raise TrainingError(
                 f"{cluster.task_type} {cluster.task_index} cannot listen on {cluster.address} "
-                f"({exc.strerror}): is another worker running with this task index, or is "
-                "the address not this machine's?"
+                f"({exc.strerror}): is another worker running with this task index?"
             ) from None
         own.listen(16)
         deadline = time.monotonic() + timeout
