@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -113,6 +114,13 @@ def test_two_workers_train_one_model_into_one_run_folder(galaxies, tmp_path, str
     assert f"worker 0 of 2 at 127.0.0.1:{ports[0]} (chief)" in outputs[0]
     assert f"worker 1 of 2 at 127.0.0.1:{ports[1]} (not the chief" in outputs[1]
     assert "the chief wrote the run to" in outputs[1]
+    train = json.loads((out / "config.json").read_text())["data"]["counts"]["train"]
+    total = sum(train.values())
+    shares = [
+        int(re.search(rf"worker {i}: reads (\d+) of the {total} training images", text).group(1))
+        for i, text in enumerate(outputs)
+    ]
+    assert sum(shares) == total and abs(shares[0] - shares[1]) <= 1  # half each, every file once
 
     # one complete run folder, written by the chief; the other worker's scratch is gone
     for name in ("config.json", "summary.json", "model.keras", "metrics_test.json", "history.json"):

@@ -70,6 +70,39 @@ def image_dataset(
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
+def worker_shards(
+    strategy: Any,
+    samples: Sequence[Sample],
+    geometry: ImageGeometry,
+    *,
+    batch_size: int,
+    augment: bool,
+    seed: int,
+    class_weights: dict[int, float] | None,
+) -> tuple[Any, int]:
+    """Training batches for a cluster, sharded by file: each worker reads only its share
+    of ``samples`` (every n-th file), so each image is seen once per epoch across the
+    cluster. ``batch_size`` is global. Returns the distributed dataset and steps per epoch.
+    """
+
+    def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        mine = samples[context.input_pipeline_id :: context.num_input_pipelines]
+        dataset = image_dataset(
+            mine,
+            geometry,
+            batch_size=context.get_per_replica_batch_size(batch_size),
+            shuffle=True,
+            augment=augment,
+            seed=seed,
+        )
+        if class_weights:
+            table = tf.constant([class_weights[i] for i in range(len(class_weights))], tf.float32)
+            dataset = dataset.map(lambda images, labels: (images, labels, tf.gather(table, labels)))
+        return dataset.repeat()
+
+    return strategy.distribute_datasets_from_function(share), math.ceil(len(samples) / batch_size)
+
+
 def split_datasets(
     images: ImageSet,
     geometry: ImageGeometry,

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from zoo.build import create_backbone
 from zoo.data.dataset import ImageSet, load_image_set
-from zoo.data.pipeline import split_datasets
+from zoo.data.pipeline import image_dataset, split_datasets, worker_shards
 from zoo.errors import (
     ConfigError,
     RunDirError,
@@ -182,6 +182,14 @@ def _run(
             max_pixels=config.max_pixels,
             progress=progress,
         )
+        if workers > 1 and progress:
+            train = images.split("train")
+            mine = len(train[cluster.rank :: workers])
+            print(
+                f"{cluster.task_type} {cluster.task_index}: reads {mine} of the {len(train)} "
+                "training images each epoch (its share of the files)",
+                file=sys.stderr,
+            )
         with strategy.scope():
             network, weights = _build_network(config, images, progress)
         blocks = len(block_boundaries(network.backbone, network.spec.blocks))
@@ -411,7 +419,12 @@ class _Trainer:
         record = PhaseRecord(name, phase.lr, unfrozen_blocks=unfrozen)
         data = self._image_data()
         batch_norm = None
-        if self.plan.reestimate_batch_norm:
+        if self.plan.reestimate_batch_norm and self.workers > 1:
+            self.notes.append(
+                "batch-norm statistics: not re-estimated on a cluster (each worker would "
+                "measure its own share); the moving statistics were kept"
+            )
+        elif self.plan.reestimate_batch_norm:
             estimator = BatchNormEstimator(
                 network.backbone, Preprocessing(network.spec.preprocessing)
             )
@@ -470,6 +483,21 @@ class _Trainer:
 
     def _image_data(self) -> PhaseData:
         config = self.config
+        if self.workers > 1:
+            samples = self.images.split("train")
+            train, steps = worker_shards(
+                self.strategy,
+                samples,
+                self.network.geometry,
+                batch_size=config.batch_size,
+                augment=config.augment,
+                seed=config.seed,
+                class_weights=self.images.class_weights() if config.class_weights else None,
+            )
+            val = image_dataset(
+                self.images.split("val"), self.network.geometry, batch_size=config.batch_size
+            )
+            return PhaseData(train, val, steps, sharded=True)
         train, val, steps = split_datasets(
             self.images,
             self.network.geometry,

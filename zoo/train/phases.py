@@ -64,11 +64,16 @@ class PhaseRecord:
 
 @dataclass(frozen=True)
 class PhaseData:
-    """What a phase trains on: training and validation batches, and steps per epoch."""
+    """What a phase trains on: training and validation batches, and steps per epoch.
 
-    train: tf.data.Dataset
+    ``sharded``: ``train`` is a cluster's distributed dataset, each worker's share of the
+    files repeated without end, with the class weights inside as sample weights.
+    """
+
+    train: Any
     val: tf.data.Dataset
     steps: int
+    sharded: bool = False
 
 
 def make_optimizer(
@@ -148,7 +153,8 @@ def run_phase(
             data.train,
             epochs=phase.epochs,
             initial_epoch=record.epochs_done,
-            class_weight=class_weight,
+            steps_per_epoch=data.steps if data.sharded else None,
+            class_weight=None if data.sharded else class_weight,
             callbacks=[
                 _Validator(data.val, batch_norm),
                 _StopOnNonFiniteLoss(record),
