@@ -9,6 +9,7 @@ from typing import Any
 
 from zoo.build import create_backbone
 from zoo.errors import (
+    ClusterMemberLost,
     ConfigError,
     DataError,
     DataWarning,
@@ -77,6 +78,7 @@ __all__ = [
     "FolderLockedError",
     "ImageError",
     "MetricsError",
+    "ClusterMemberLost",
     "PluginError",
     "PluginWarning",
     "Registry",

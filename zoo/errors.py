@@ -96,6 +96,10 @@ class TrainingError(ZooError):
     """Training cannot go on as set up: the loss diverged, or the model cannot fit in memory."""
 
 
+class ClusterMemberLost(TrainingError):
+    """A member of a multi-worker cluster stopped answering during training."""
+
+
 class ExportError(ZooError):
     """A run cannot be exported as asked, or the exported model failed its verification."""
 

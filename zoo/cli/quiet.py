@@ -61,9 +61,20 @@ class CppLogFilter:
         self._thread.join(timeout=2)
 
 
+_active: CppLogFilter | None = None
+
+
 def filter_cpp_logs() -> CppLogFilter | None:
     """Start filtering, unless descriptor 2 cannot be duplicated (an embedded interpreter)."""
+    global _active
     try:
-        return CppLogFilter()
+        _active = CppLogFilter()
     except OSError:
-        return None
+        _active = None
+    return _active
+
+
+def stop_filtering() -> None:
+    """Give descriptor 2 back (before ``exec``: the filtering thread does not survive it)."""
+    if _active is not None:
+        _active.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ from zoo.cli.options import (
     parse_shape,
     registry_option,
 )
-from zoo.errors import TrainingInterrupted
+from zoo.cli.quiet import stop_filtering
+from zoo.errors import ClusterMemberLost, TrainingInterrupted
 from zoo.export.manifest import check_name
 from zoo.train.config import OPTIMIZERS, SCHEDULES, STRATEGIES, FinetuneConfig
 
@@ -178,6 +180,8 @@ def finetune_command(
     except TrainingInterrupted as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except ClusterMemberLost as exc:
+        rejoin_the_cluster(exc)
     for split in ("val", "test"):
         scores = run.summary["metrics"].get(split)
         if scores:
@@ -199,6 +203,29 @@ def finetune_command(
         from zoo.cli.export import export_to
 
         export_to(run.path, export_base, export_name or Path(out).name)
+
+
+#: How many times a worker starts itself again after losing a member of its cluster.
+CLUSTER_RESTARTS = 3
+RESTARTS_ENV = "ZOO_CLUSTER_RESTARTS"
+
+
+def rejoin_the_cluster(lost: ClusterMemberLost) -> None:
+    """Start this worker's command again in this process (a cluster's strategy can only be
+    set up at start-up): it waits for the lost member (--cluster-timeout) and continues the
+    unfinished run, so restarting only the worker that failed is enough."""
+    restarts = int(os.environ.get(RESTARTS_ENV, "0"))
+    if restarts >= CLUSTER_RESTARTS:
+        raise lost
+    click.echo(
+        f"warning: {lost}; starting this worker again to wait for it "
+        f"({restarts + 1} of {CLUSTER_RESTARTS})",
+        err=True,
+    )
+    os.environ[RESTARTS_ENV] = str(restarts + 1)
+    sys.stdout.flush()
+    stop_filtering()
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 #: Settings that options of another name set (the rest share their option's name).

@@ -32,6 +32,7 @@ from zoo.build import create_backbone
 from zoo.data.dataset import ImageSet, load_image_set
 from zoo.data.pipeline import image_dataset, split_datasets, worker_shards
 from zoo.errors import (
+    ClusterMemberLost,
     ConfigError,
     RunDirError,
     TrainingError,
@@ -207,10 +208,10 @@ def _run(
         except tf.errors.OpError as exc:
             if workers == 1:
                 raise
-            raise TrainingError(
-                f"the cluster lost a member ({exc.message.strip().splitlines()[0]}); start "
-                "every worker again with the same command: the run continues from its last "
-                "full epoch"
+            raise ClusterMemberLost(
+                f"the cluster lost a member ({exc.message.strip().splitlines()[0]}); with "
+                "every worker running the same command again, the run continues from its "
+                "last full epoch"
             ) from None
         metrics = trainer.evaluate()
         summary = trainer.write_results(metrics, time.monotonic() - started)
