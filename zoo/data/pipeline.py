@@ -70,6 +70,11 @@ def image_dataset(
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
+def worker_share(samples: Sequence[Sample], index: int, workers: int) -> Sequence[Sample]:
+    """The files worker ``index`` of ``workers`` reads: every n-th, so shares differ by one at most."""
+    return samples[index::workers]
+
+
 def worker_shards(
     strategy: Any,
     samples: Sequence[Sample],
@@ -86,7 +91,7 @@ def worker_shards(
     """
 
     def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        mine = samples[context.input_pipeline_id :: context.num_input_pipelines]
+        mine = worker_share(samples, context.input_pipeline_id, context.num_input_pipelines)
         dataset = image_dataset(
             mine,
             geometry,

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from zoo.build import create_backbone
 from zoo.data.dataset import ImageSet, load_image_set
-from zoo.data.pipeline import image_dataset, split_datasets, worker_shards
+from zoo.data.pipeline import image_dataset, split_datasets, worker_shards, worker_share
 from zoo.errors import (
     ClusterMemberLost,
     ConfigError,
@@ -185,7 +185,7 @@ def _run(
         )
         if workers > 1 and progress:
             train = images.split("train")
-            mine = len(train[cluster.rank :: workers])
+            mine = len(worker_share(train, cluster.rank, workers))
             print(
                 f"{cluster.task_type} {cluster.task_index}: reads {mine} of the {len(train)} "
                 "training images each epoch (its share of the files)",
@@ -205,7 +205,7 @@ def _run(
         )
         try:
             trainer.train()
-        except tf.errors.OpError as exc:
+        except tf.errors.OpError as exc:  # on a cluster: collectives aborted, a member stopped
             if workers == 1:
                 raise
             raise ClusterMemberLost(
