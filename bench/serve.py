@@ -7,10 +7,13 @@ embedded server in another process. Measured in one run:
    direct in-process call of the loaded SavedModel's signature, at batch 1 and 32
    (goal: at least 0.9 of the direct throughput at batch 32);
 2. 16 concurrent clients sending one image each, with server-side batching off and on
-   (goal: batching at least 2x the throughput), with p50 and p99 latency; and the same
-   against tensorflow_model_server where it is installed;
-3. the ceiling for that ratio on this machine: a direct call at batch 16 (what batching
-   can at best turn 16 single-image requests into) against the unbatched server.
+   (goal: batching at least 2x the throughput), with p50 and p99 latency, once with
+   TensorFlow choosing its op threads and once with one thread per op
+   (--tensorflow_intra_op_parallelism=1); and the same against tensorflow_model_server
+   where it is installed;
+3. the ceiling for that ratio on this machine: direct calls with every core busy at
+   batch 16 (what batching can at best turn 16 single-image requests into) against
+   batch 1. No server gains more from batching than the model itself does.
 
 Run: python bench/serve.py [--seconds 10] [--plot bench/serve.png]
 """
@@ -18,16 +21,21 @@ Run: python bench/serve.py [--seconds 10] [--plot bench/serve.png]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+CLIENTS = 16
 
 
 def free_port() -> int:
@@ -44,11 +52,15 @@ def throughput(call, seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-def concurrent(
-    address: str, pixels: np.ndarray, clients: int, seconds: float
-) -> tuple[float, float, float]:
+def pixels(batch: int) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (batch, 64, 64, 3)).astype("float32")
+
+
+def concurrent(address: str, clients: int, seconds: float) -> tuple[float, float, float]:
+    """Images/s, p50 and p99 ms of ``clients`` threads each sending one image at a time."""
     from zoo.serve.client import ServingClient
 
+    image = pixels(1)
     latencies: list[float] = []
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -58,7 +70,7 @@ def concurrent(
             mine = []
             while time.perf_counter() < stop:
                 started = time.perf_counter()
-                client.predict("galaxies", {"images": pixels[:1]}, signature="predict_images")
+                client.predict("galaxies", {"images": image}, signature="predict_images")
                 mine.append(time.perf_counter() - started)
             with lock:
                 latencies.extend(mine)
@@ -75,11 +87,64 @@ def concurrent(
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
 
 
+def busy_rate(function, images, threads: int, seconds: float) -> float:
+    """Images/s of ``threads`` threads calling ``function`` on ``images`` for ``seconds``."""
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(index: int) -> None:
+        while time.perf_counter() < stop:
+            function(images=images)
+            done[index] += len(images)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    began = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(done) / (time.perf_counter() - began)
+
+
+def direct_busy(version: str, intra: int, seconds: float) -> dict[int, float]:
+    """Images/s of direct calls at batch 1 and 16, from as many threads as give the most
+    (1, one per core, two per core), with ``intra`` threads per op (0: TensorFlow's choice)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    function = tf.saved_model.load(version).signatures["predict_images"]
+    cores = os.cpu_count() or 1
+    best = {}
+    for batch in (1, 16):
+        images = tf.constant(pixels(batch))
+        function(images=images)
+        best[batch] = max(
+            busy_rate(function, images, threads, seconds / 3)
+            for threads in sorted({1, cores, 2 * cores})
+        )
+    return best
+
+
+def direct_busy_in_own_process(version: Path, intra: int, seconds: float) -> dict[int, float]:
+    """``direct_busy`` in a fresh process: TensorFlow's op threads are set once per process."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--direct", str(version), "--intra", str(intra),
+         "--seconds", str(seconds)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {int(k): v for k, v in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--plot", type=Path, help="Also draw the figures into this PNG.")
+    parser.add_argument("--direct", help=argparse.SUPPRESS)  # a SavedModel: direct_busy only
+    parser.add_argument("--intra", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.direct:
+        print(json.dumps(direct_busy(args.direct, args.intra, args.seconds)))
+        return
     work = Path(tempfile.mkdtemp(prefix="zoo-bench-"))
     os.environ["ZOO_HOME"] = str(work / "home")
     import tensorflow as tf
@@ -96,14 +161,14 @@ def main() -> None:
     write_synthetic_dataset(data, per_class=30, size=64, bands=3, seed=0)
     run = zoo.finetune("astro_cnn", data, work / "run", strategy="head", epochs=1, progress=False)
     version = zoo.export(run.path, work / "models", "galaxies").path
-    pixels = np.random.default_rng(0).uniform(0, 255, (32, 64, 64, 3)).astype("float32")
     direct = tf.saved_model.load(str(version)).signatures["predict_images"]
     entry = ModelEntry("galaxies", version.parent)
 
-    def served(batching: bool, engine_class: type = EmbeddedEngine) -> tuple[EmbeddedEngine, str]:
+    def served(batching: bool, intra: int = 0, engine_class: type = EmbeddedEngine):
         folder = Path(tempfile.mkdtemp(dir=work))
         options = ServerOptions(
             port=free_port(),
+            tensorflow_intra_op_parallelism=intra,
             model_config_file=str(write_model_config(folder / "m.config", [entry])),
         )
         write_server_files(options, folder, batching=batching, metrics=False)
@@ -118,7 +183,7 @@ def main() -> None:
     single: list[tuple[int, float, float]] = []
     with ServingClient(address) as client:
         for batch in (1, 32):
-            images = pixels[:batch]
+            images = pixels(batch)
             grpc_rate = throughput(
                 lambda images=images: len(
                     client.predict("galaxies", {"images": images}, signature="predict_images")[
@@ -136,44 +201,55 @@ def main() -> None:
                 flush=True,
             )
             single.append((batch, grpc_rate, direct_rate))
-    rows = [("off", *concurrent(address, pixels, 16, args.seconds))]
     engine.stop()
-    engine, address = served(batching=True)
-    rows.append(("on", *concurrent(address, pixels, 16, args.seconds)))
-    engine.stop()
+
+    rows = []  # (op threads, batching, images/s, p50, p99)
+    engines = [("embedded", EmbeddedEngine)]
     if shutil.which("tensorflow_model_server"):  # the real server, where it is installed
         from zoo.serve.engines.tfserving import TFServingEngine
 
-        for batching in (False, True):
-            engine, address = served(batching, TFServingEngine)
-            rows.append(
-                (
-                    f"{'on' if batching else 'off'}, tensorflow_model_server",
-                    *concurrent(address, pixels, 16, args.seconds),
+        engines.append(("tensorflow_model_server", TFServingEngine))
+    for server_name, engine_class in engines:
+        for intra in (0, 1):
+            for batching in (False, True):
+                engine, address = served(batching, intra, engine_class)
+                rows.append(
+                    (server_name, intra, batching, *concurrent(address, CLIENTS, args.seconds))
                 )
-            )
-            engine.stop()
-    print("\n| batching | 16 clients, 1 image each (images/s) | p50 ms | p99 ms |")
+                engine.stop()
+    print(f"\n| server | op threads | batching | {CLIENTS} clients, 1 image each (images/s) "
+          "| p50 ms | p99 ms |")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|")
+    for server_name, intra, batching, rate, p50, p99 in rows:
+        print(
+            f"| {server_name} | {intra or 'auto'} | {'on' if batching else 'off'} | {rate:.0f} "
+            f"| {p50:.1f} | {p99:.1f} |"
+        )
+    for server_name, intra, batching, rate, *_ in rows:
+        if batching:
+            off = next(r[3] for r in rows if r[:2] == (server_name, intra) and not r[2])
+            print(f"{server_name}, op threads {intra or 'auto'}: batching {rate / off:.2f}x")
+
+    ceilings = {intra: direct_busy_in_own_process(version, intra, args.seconds) for intra in (0, 1)}
+    print("\n| op threads | direct, batch 1 (images/s) | direct, batch 16 (images/s) | ratio |")
     print("|---|---:|---:|---:|")
-    for name, rate, p50, p99 in rows:
-        print(f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} |")
-    print(f"batching / no batching: {rows[1][1] / rows[0][1]:.2f}")
-    ceiling = throughput(
-        lambda: len(direct(images=tf.constant(pixels[:16]))["probabilities"]), args.seconds
-    )
-    print(
-        f"ceiling: direct call at batch 16, {ceiling:.0f} images/s, "
-        f"{ceiling / rows[0][1]:.2f} of the unbatched server"
-    )
+    for intra, rates in ceilings.items():
+        print(
+            f"| {intra or 'auto'} | {rates[1]:.0f} | {rates[16]:.0f} | {rates[16] / rates[1]:.2f} |"
+        )
+    best_1 = max(r[1] for r in ceilings.values())
+    best_16 = max(r[16] for r in ceilings.values())
+    print(f"ceiling: batching can gain at most {best_16 / best_1:.2f}x on this machine")
     if args.plot:
-        plot(args.plot, single, rows, ceiling)
+        plot(args.plot, single, rows, best_1, best_16)
 
 
 def plot(
     path: Path,
     single: list[tuple[int, float, float]],
-    rows: list[tuple[str, float, float, float]],
-    ceiling: float,
+    rows: list[tuple[str, int, bool, float, float, float]],
+    direct_1: float,
+    direct_16: float,
 ) -> None:
     """Throughput per client pattern, beside what the same model does called directly."""
     import matplotlib
@@ -181,7 +257,7 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = [f"batch {b}" for b, _, _ in single]
     x = np.arange(len(names))
     left.bar(x - 0.2, [g for _, g, _ in single], 0.4, label="gRPC Predict")
@@ -190,11 +266,16 @@ def plot(
     left.set_ylabel("images / s")
     left.set_title("one client")
     left.legend()
-    labels = [f"batching {name}\np50 {p50:.0f} ms, p99 {p99:.0f} ms" for name, _, p50, p99 in rows]
-    right.bar(range(len(rows)), [rate for _, rate, _, _ in rows], 0.5)
-    right.axhline(ceiling, color="grey", linestyle="--", label="direct call, batch 16")
-    right.set_xticks(range(len(rows)), labels)
-    right.set_title("16 clients, one image each")
+    labels = [
+        f"{'tfms, ' if name != 'embedded' else ''}threads {intra or 'auto'}\n"
+        f"batching {'on' if batching else 'off'}\np99 {p99:.0f} ms"
+        for name, intra, batching, _, _, p99 in rows
+    ]
+    right.bar(range(len(rows)), [row[3] for row in rows], 0.5)
+    right.axhline(direct_16, color="grey", linestyle="--", label="direct, batch 16, cores busy")
+    right.axhline(direct_1, color="grey", linestyle=":", label="direct, batch 1, cores busy")
+    right.set_xticks(range(len(rows)), labels, fontsize=8)
+    right.set_title(f"{CLIENTS} clients, one image each")
     right.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

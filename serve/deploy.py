@@ -47,6 +47,7 @@ class DeploySettings:
     port: int = 8500
     rest_port: int = 8501
     host: str = "127.0.0.1"  # compose publishes the ports on this host address
+    intra_op_threads: int = 0
     min_replicas: int = 1
     max_replicas: int = 4
     volume_claim: str = "zoo-models"
@@ -91,6 +92,7 @@ def server_flags(settings: DeploySettings) -> list[str]:
         model_config_file=f"{CONFIG_DIR}/models.config",
         monitoring_config_file=f"{CONFIG_DIR}/monitoring.config",
         enable_grpc_healthcheck_service=True,
+        tensorflow_intra_op_parallelism=settings.intra_op_threads,
     )
     if settings.batching:
         options.enable_batching = True

@@ -79,7 +79,9 @@ def test_compose_for_a_gpu_fleet_validates_and_mounts_the_models(tmp_path):
 
 def test_kubernetes_manifests_validate_with_gpu_requests_probes_and_an_autoscaler(tmp_path):
     models_base(tmp_path)
-    out = emit(tmp_path, "k8s", "--gpu", "--port", "9000", "--rest-port", "9001")
+    out = emit(
+        tmp_path, "k8s", "--gpu", "--port", "9000", "--rest-port", "9001", "--intra-op-threads", "1"
+    )
     files = sorted(out.glob("*.yaml"))
     done = validate_k8s(*files)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -99,6 +101,7 @@ def test_kubernetes_manifests_validate_with_gpu_requests_probes_and_an_autoscale
         assert container[probe]["grpc"]["port"] == 9000  # the standard gRPC health service
     assert "--enable_grpc_healthcheck_service=true" in container["args"]
     assert "--port=9000" in container["args"] and "--rest_api_port=9001" in container["args"]
+    assert "--tensorflow_intra_op_parallelism=1" in container["args"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = docs["PersistentVolumeClaim"]["metadata"]["name"]
     assert volumes["models"]["persistentVolumeClaim"] == {"claimName": claim, "readOnly": True}

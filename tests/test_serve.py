@@ -553,6 +553,8 @@ def test_flags_are_tensorflow_model_servers_and_unknown_ones_are_refused(tmp_pat
         match="--tensorflow_session_parallelism: the embedded server does not implement",
     ):
         parse_flags([f"--model_config_file={config}", "--tensorflow_session_parallelism=2"])
+    with pytest.raises(zoo.ConfigError, match="--tensorflow_intra_op_parallelism takes 0"):
+        parse_flags([f"--model_config_file={config}", "--tensorflow_intra_op_parallelism=-1"])
     with pytest.raises(
         zoo.ConfigError, match="model_base_path and server_options.model_config_file are empty"
     ):
@@ -586,13 +588,13 @@ def test_the_tfserving_engine_drives_tensorflow_model_server_on_path(
     folder = tmp_path / "config"
     folder.mkdir()
     options = ServerOptions(
-        port=free_port(), rest_api_port=free_port(),
+        port=free_port(), rest_api_port=free_port(), tensorflow_intra_op_parallelism=1,
         model_config_file=str(write_model_config(folder / "models.config", [entry])),
     )  # fmt: skip
     write_server_files(options, folder, batching=True, metrics=True)
     engine = choose("auto", options, [entry])
     assert engine.name == "tfserving"
-    engine.start()
+    engine.start(log=tmp_path / "server.log")
     try:
         engine.wait_ready(timeout=180)
         with ServingClient(f"127.0.0.1:{options.port}") as one:
@@ -606,6 +608,11 @@ def test_the_tfserving_engine_drives_tensorflow_model_server_on_path(
     assert (
         f"--port={options.port}" in called["argv"]
         and f"--rest_api_port={options.rest_api_port}" in called["argv"]
+    )
+    assert "--tensorflow_intra_op_parallelism=1" in called["argv"]
+    assert (
+        "TensorFlow threads: 1 within an op, auto ops at once"
+        in (tmp_path / "server.log").read_text()
     )
     assert "--enable_batching=true" in called["argv"] and not any(
         f.startswith("--host") for f in called["argv"]

@@ -35,6 +35,8 @@ class ServerOptions:
     enable_model_warmup: bool = True
     enable_grpc_healthcheck_service: bool = False
     grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    tensorflow_intra_op_parallelism: int = 0  # threads within one op; 0: TensorFlow's choice
+    tensorflow_inter_op_parallelism: int = 0  # ops run at once; 0: TensorFlow's choice
     monitoring_config_file: str = ""
     ssl_config_file: str = ""
     host: str = "127.0.0.1"
@@ -51,6 +53,9 @@ class ServerOptions:
                 "server_options.batching_parameters_file is set without setting "
                 "server_options.enable_batching to true."
             )
+        for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} takes 0 (TensorFlow's choice) or more threads")
         for name in (
             "model_config_file",
             "batching_parameters_file",
