@@ -67,6 +67,16 @@ from zoo.weights.download import file_digest
 #: Validation images named in config.json, for an export's warmup requests and checks.
 EXAMPLES = 4
 
+#: What a collective raises when a peer is gone (Unavailable) or came back as a new
+#: process (Aborted: "a different incarnation"), and what the ops queued behind it raise.
+#: Other errors (out of memory, bad data) are the run's own and are raised as they are.
+MEMBER_LOST = (
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+    tf.errors.DeadlineExceededError,
+)
+
 
 def finetune(
     backbone: str | None = None,
@@ -205,7 +215,7 @@ def _run(
         )
         try:
             trainer.train()
-        except tf.errors.OpError as exc:  # on a cluster: collectives aborted, a member stopped
+        except MEMBER_LOST as exc:
             if workers == 1:
                 raise
             raise ClusterMemberLost(
