@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -25,6 +26,7 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
     predict_pb2,
+    prediction_service_pb2_grpc,
 )
 
 import zoo
@@ -102,6 +104,15 @@ def images(data: Path, count: int = 4) -> list[bytes]:
     return [p.read_bytes() for p in sorted(data.rglob("*.png"))[:count]]
 
 
+def raw_predict(channel: grpc.Channel, blobs: list[bytes]) -> Any:
+    """Predict on TF Serving's generated stub alone; the response's output TensorProtos."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "galaxies"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(blobs))
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    return stub.Predict(request, timeout=60).outputs
+
+
 def test_predict_over_grpc_equals_the_model_in_process(exported, client):
     root, data, _ = exported
     blobs = images(data)
@@ -117,6 +128,16 @@ def test_predict_over_grpc_equals_the_model_in_process(exported, client):
     assert served["top_labels"].tolist() == expected["top_labels"].numpy().tolist()
     filtered = client.predict("galaxies", {"images": blobs[:1]}, output_filter=["top_labels"])
     assert set(filtered) == {"top_labels"}
+    # As TF Serving answers by default: values in each dtype's repeated field, which
+    # clients written against its protos alone read directly.
+    raw = raw_predict(client.channel, blobs)
+    np.testing.assert_allclose(
+        np.reshape(raw["probabilities"].float_val, (len(blobs), -1)),
+        expected["probabilities"].numpy(),
+        atol=1e-6,
+    )
+    assert list(raw["top_indices"].int_val) == expected["top_indices"].numpy().ravel().tolist()
+    assert not raw["probabilities"].tensor_content and not raw["top_indices"].tensor_content
 
 
 def test_classify_and_metadata_answer_as_tf_serving_does(exported, client):
@@ -589,6 +610,7 @@ def test_the_tfserving_engine_drives_tensorflow_model_server_on_path(
     folder.mkdir()
     options = ServerOptions(
         port=free_port(), rest_api_port=free_port(), tensorflow_intra_op_parallelism=1,
+        enable_serialization_as_tensor_content=True,
         model_config_file=str(write_model_config(folder / "models.config", [entry])),
     )  # fmt: skip
     write_server_files(options, folder, batching=True, metrics=True)
@@ -602,6 +624,9 @@ def test_the_tfserving_engine_drives_tensorflow_model_server_on_path(
                 1,
                 3,
             )
+            raw = raw_predict(one.channel, images(data, 1))  # as asked: raw bytes
+            assert len(raw["probabilities"].tensor_content) == 3 * 4
+            assert not raw["probabilities"].float_val
     finally:
         engine.stop()
     called = json.loads((tmp_path / "call.json").read_text())
@@ -610,6 +635,7 @@ def test_the_tfserving_engine_drives_tensorflow_model_server_on_path(
         and f"--rest_api_port={options.rest_api_port}" in called["argv"]
     )
     assert "--tensorflow_intra_op_parallelism=1" in called["argv"]
+    assert "--enable_serialization_as_tensor_content=true" in called["argv"]
     assert (
         "TensorFlow threads: 1 within an op, auto ops at once"
         in (tmp_path / "server.log").read_text()

@@ -42,8 +42,11 @@ class EmbeddedServer:
         self.health = health.HealthServicer()
         self.metrics = _metrics(options)
         self.batcher = _batcher(options, self.manager)
+        as_content = options.enable_serialization_as_tensor_content
         predict = (
-            self.batcher.predict if self.batcher else lambda r: handlers.predict(self.manager, r)
+            self.batcher.predict
+            if self.batcher
+            else lambda r: handlers.predict(self.manager, r, as_content=as_content)
         )
         record = self.metrics.record if self.metrics else None
         limit = options.max_request_mb * 1024 * 1024

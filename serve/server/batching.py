@@ -49,9 +49,12 @@ class _Queue:
 class Batcher:
     """Predict with batching; other requests go straight to their handlers."""
 
-    def __init__(self, manager: ModelManager, options: BatchingOptions) -> None:
+    def __init__(
+        self, manager: ModelManager, options: BatchingOptions, *, as_content: bool = False
+    ) -> None:
         self.manager = manager
         self.options = options
+        self.as_content = as_content  # --enable_serialization_as_tensor_content
         self._lock = threading.Condition()
         self._queues: dict[tuple[Any, ...], _Queue] = {}
         self._stopped = False
@@ -65,10 +68,15 @@ class Batcher:
     @classmethod
     def from_options(cls, server: Any, manager: ModelManager) -> Batcher:
         file = server.batching_parameters_file
-        return cls(manager, BatchingOptions.from_file(file) if file else BatchingOptions())
+        return cls(
+            manager,
+            BatchingOptions.from_file(file) if file else BatchingOptions(),
+            as_content=server.enable_serialization_as_tensor_content,
+        )
 
     def predict(self, request: Any) -> Any:
-        call = handlers.prepare_predict(handlers.resolve(self.manager, request), request)
+        version = handlers.resolve(self.manager, request)
+        call = handlers.prepare_predict(version, request, as_content=self.as_content)
         sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in call.arguments.values()}
         if len(sizes) != 1 or -1 in sizes:
             return call.response(call.run())  # not batchable: inputs without one batch size

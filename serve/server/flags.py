@@ -34,6 +34,7 @@ class ServerOptions:
     batching_parameters_file: str = ""
     enable_model_warmup: bool = True
     enable_grpc_healthcheck_service: bool = False
+    enable_serialization_as_tensor_content: bool = False
     grpc_max_threads: int = 4 * (os.cpu_count() or 1)
     tensorflow_intra_op_parallelism: int = 0  # threads within one op; 0: TensorFlow's choice
     tensorflow_inter_op_parallelism: int = 0  # ops run at once; 0: TensorFlow's choice

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -60,19 +60,21 @@ def resolve(manager: ModelManager, request: Any) -> Version:
 
 
 def predict(
-    manager: ModelManager, request: predict_pb2.PredictRequest
+    manager: ModelManager, request: predict_pb2.PredictRequest, *, as_content: bool = False
 ) -> predict_pb2.PredictResponse:
-    return run_predict(resolve(manager, request), request)
+    return run_predict(resolve(manager, request), request, as_content=as_content)
 
 
 @dataclass
 class PredictCall:
-    """A checked Predict request: the signature to run, its inputs, the outputs wanted."""
+    """A checked Predict request: the signature to run, its inputs, the outputs wanted, and
+    how the response carries tensors (``as_content``: see ``tensor_proto``)."""
 
     version: Version
     signature: str
     arguments: dict[str, tf.Tensor]
     outputs: list[str]
+    as_content: bool = False
 
     def run(self) -> dict[str, Any]:
         return call(self.version, self.signature, self.arguments)
@@ -81,12 +83,50 @@ class PredictCall:
         response = predict_pb2.PredictResponse(model_spec=_spec(self.version, self.signature))
         for alias in self.outputs:
             value = outputs[alias]
-            array = value.numpy() if hasattr(value, "numpy") else value
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(array))
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            response.outputs[alias].CopyFrom(tensor_proto(array, as_content=self.as_content))
         return response
 
 
-def prepare_predict(version: Version, request: predict_pb2.PredictRequest) -> PredictCall:
+def tensor_proto(array: np.ndarray, *, as_content: bool = False) -> tensor_pb2.TensorProto:
+    """An output tensor as TF Serving sends it: in the typed repeated field of its dtype
+    (float_val, int_val, ...: Tensor::AsProtoField, TF Serving's default), or as raw bytes
+    in tensor_content with --enable_serialization_as_tensor_content. Strings are always
+    string_val. Clients that read float_val directly depend on the default."""
+    dtype = tf.as_dtype(array.dtype)
+    if as_content or dtype not in _FIELDS:  # strings: string_val either way
+        return tf.make_tensor_proto(array)
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    field, view = _FIELDS[dtype]
+    flat = array.reshape(-1)
+    getattr(proto, field).extend((flat.view(view) if view else flat).tolist())
+    return proto
+
+
+_FIELDS = {  # dtype: (repeated field, the numpy view its values are written as)
+    tf.float32: ("float_val", None),
+    tf.float64: ("double_val", None),
+    tf.float16: ("half_val", np.uint16),
+    tf.bfloat16: ("half_val", np.uint16),
+    tf.int8: ("int_val", None),
+    tf.int16: ("int_val", None),
+    tf.int32: ("int_val", None),
+    tf.uint8: ("int_val", None),
+    tf.uint16: ("int_val", None),
+    tf.int64: ("int64_val", None),
+    tf.uint32: ("uint32_val", None),
+    tf.uint64: ("uint64_val", None),
+    tf.bool: ("bool_val", None),
+    tf.complex64: ("scomplex_val", np.float32),
+    tf.complex128: ("dcomplex_val", np.float64),
+}
+
+
+def prepare_predict(
+    version: Version, request: predict_pb2.PredictRequest, *, as_content: bool = False
+) -> PredictCall:
     """Check a Predict request against the version's signature, as TF Serving does."""
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = version.signature_defs.get(name)
@@ -96,14 +136,14 @@ def prepare_predict(version: Version, request: predict_pb2.PredictRequest) -> Pr
         )
     arguments = _inputs(signature, request.inputs)
     wanted = _output_filter(signature, request.output_filter) or sorted(signature.outputs)
-    return PredictCall(version, name, arguments, wanted)
+    return PredictCall(version, name, arguments, wanted, as_content)
 
 
 def run_predict(
-    version: Version, request: predict_pb2.PredictRequest
+    version: Version, request: predict_pb2.PredictRequest, *, as_content: bool = False
 ) -> predict_pb2.PredictResponse:
     """Predict on one loaded version: check the inputs against the signature, run, filter."""
-    checked = prepare_predict(version, request)
+    checked = prepare_predict(version, request, as_content=as_content)
     return checked.response(checked.run())
 
 
