@@ -3,9 +3,10 @@
 An astro_cnn export (64 px, trained one epoch on synthetic galaxies) is served by the
 embedded server in another process. Measured in one run:
 
-1. images per second through gRPC Predict (``predict_images``, float pixels) against a
-   direct in-process call of the loaded SavedModel's signature, at batch 1 and 32
-   (goal: at least 0.9 of the direct throughput at batch 32);
+1. images per second through gRPC Predict against a direct in-process call of the loaded
+   SavedModel's signature, at batch 1 and 32, in alternating slices (goal: at least 0.9
+   of the direct throughput at batch 32), for both signatures: ``predict_images`` (float
+   pixels, 48 KiB per image) and ``serving_default`` (PNG files, as `zoo predict` sends);
 2. 16 concurrent clients sending one image each, with server-side batching off and on
    (goal: batching at least 2x the throughput), with p50 and p99 latency, once with
    TensorFlow choosing its op threads and once with one thread per op
@@ -44,12 +45,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def throughput(call, seconds: float) -> float:
-    call()
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        count += call()
-    return count / (time.perf_counter() - started)
+def interleaved(calls: dict, seconds: float, slices: int = 10) -> dict[str, float]:
+    """Images/s of each call, measured in alternating slices of ``seconds / slices``, so
+    that a machine whose speed drifts during the run (a shared host) favours none of them."""
+    counts = dict.fromkeys(calls, 0)
+    spent = dict.fromkeys(calls, 0.0)
+    for call in calls.values():
+        call()
+    for _ in range(slices):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            while time.perf_counter() - started < seconds / slices:
+                counts[name] += call()
+            spent[name] += time.perf_counter() - started
+    return {name: counts[name] / spent[name] for name in calls}
 
 
 def pixels(batch: int) -> np.ndarray:
@@ -161,7 +170,6 @@ def main() -> None:
     write_synthetic_dataset(data, per_class=30, size=64, bands=3, seed=0)
     run = zoo.finetune("astro_cnn", data, work / "run", strategy="head", epochs=1, progress=False)
     version = zoo.export(run.path, work / "models", "galaxies").path
-    direct = tf.saved_model.load(str(version)).signatures["predict_images"]
     entry = ModelEntry("galaxies", version.parent)
 
     def served(batching: bool, intra: int = 0, engine_class: type = EmbeddedEngine):
@@ -178,29 +186,36 @@ def main() -> None:
         return engine, f"127.0.0.1:{options.port}"
 
     engine, address = served(batching=False)
-    print("| batch | gRPC Predict (images/s) | direct call (images/s) | ratio |")
-    print("|---:|---:|---:|---:|")
-    single: list[tuple[int, float, float]] = []
+    loaded = tf.saved_model.load(str(version))
+    pngs = [path.read_bytes() for path in sorted(data.rglob("*.png"))[:32]]
+    inputs = {  # signature: what a client sends for a batch of n images
+        "predict_images": lambda n: pixels(n),  # float pixels, 48 KiB per image
+        "serving_default": lambda n: pngs[:n],  # PNG files, as `zoo predict` sends them
+    }
+    print("| signature | batch | gRPC Predict (images/s) | direct call (images/s) | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    single: list[tuple[str, int, float, float]] = []
     with ServingClient(address) as client:
-        for batch in (1, 32):
-            images = pixels(batch)
-            grpc_rate = throughput(
-                lambda images=images: len(
-                    client.predict("galaxies", {"images": images}, signature="predict_images")[
-                        "probabilities"
-                    ]
-                ),
-                args.seconds,
-            )
-            direct_rate = throughput(
-                lambda images=images: len(direct(images=tf.constant(images))["probabilities"]),
-                args.seconds,
-            )
-            print(
-                f"| {batch} | {grpc_rate:.0f} | {direct_rate:.0f} | {grpc_rate / direct_rate:.2f} |",
-                flush=True,
-            )
-            single.append((batch, grpc_rate, direct_rate))
+        for signature, make in inputs.items():
+            direct = loaded.signatures[signature]
+            for batch in (1, 32):
+                images = make(batch)
+
+                def served_call(images=images, signature=signature):
+                    answer = client.predict("galaxies", {"images": images}, signature=signature)
+                    return len(answer["probabilities"])
+
+                def direct_call(images=images, direct=direct):
+                    return len(direct(images=tf.constant(images))["probabilities"])
+
+                rates = interleaved({"grpc": served_call, "direct": direct_call}, 2 * args.seconds)
+                ratio = rates["grpc"] / rates["direct"]
+                print(
+                    f"| {signature} | {batch} | {rates['grpc']:.0f} | {rates['direct']:.0f} "
+                    f"| {ratio:.2f} |",
+                    flush=True,
+                )
+                single.append((signature, batch, rates["grpc"], rates["direct"]))
     engine.stop()
 
     rows = []  # (op threads, batching, images/s, p50, p99)
@@ -246,7 +261,7 @@ def main() -> None:
 
 def plot(
     path: Path,
-    single: list[tuple[int, float, float]],
+    single: list[tuple[str, int, float, float]],
     rows: list[tuple[str, int, bool, float, float, float]],
     direct_1: float,
     direct_16: float,
@@ -258,10 +273,10 @@ def plot(
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    names = [f"batch {b}" for b, _, _ in single]
+    names = [f"{'floats' if s == 'predict_images' else 'PNGs'}\nbatch {b}" for s, b, _, _ in single]
     x = np.arange(len(names))
-    left.bar(x - 0.2, [g for _, g, _ in single], 0.4, label="gRPC Predict")
-    left.bar(x + 0.2, [d for _, _, d in single], 0.4, label="direct call")
+    left.bar(x - 0.2, [g for _, _, g, _ in single], 0.4, label="gRPC Predict")
+    left.bar(x + 0.2, [d for _, _, _, d in single], 0.4, label="direct call")
     left.set_xticks(x, names)
     left.set_ylabel("images / s")
     left.set_title("one client")
