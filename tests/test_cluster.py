@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -208,3 +209,53 @@ def test_a_killed_worker_restarted_with_the_same_command_lets_the_run_complete(g
     history = json.loads((out / "history.json").read_text())
     assert len(history["epochs"]["loss"]) == 12  # the epochs before the kill, then the rest
     assert (out / "model.keras").is_file() and (out / "summary.json").is_file()
+
+
+RUN_OUT_OF_MEMORY = """
+import sys
+import keras, tensorflow as tf, zoo
+
+class OutOfMemory(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating a tensor")
+
+data, out, registry = sys.argv[1:]
+try:
+    zoo.finetune(
+        "astro_small", data, out, strategy="full", epochs=3, batch_size=16, image_size=(48,),
+        weights="none", augment=False, registry_files=(registry,), callbacks=[OutOfMemory()],
+        progress=False,
+    )
+except zoo.ClusterMemberLost as exc:
+    print("lost a member:", exc)
+except tf.errors.ResourceExhaustedError as exc:
+    print("its own error:", exc.message)
+"""
+
+
+def test_a_workers_own_error_is_not_taken_for_a_lost_member(galaxies, tmp_path):
+    """Out of memory on a cluster is the run's own failure: it is raised as it is, and
+    the worker is not started again as if a peer had gone."""
+    ports = free_ports(2)
+    env = {**os.environ, "ZOO_HOME": str(galaxies / "home")}
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RUN_OUT_OF_MEMORY,
+                str(galaxies / "data"),
+                str(tmp_path / "run"),
+                str(galaxies / "small.yaml"),
+            ],
+            env={**env, "TF_CONFIG": tf_config(ports, index)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for index in range(2)
+    ]
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    for output in outputs:
+        assert "its own error: OOM when allocating a tensor" in output, output[-3000:]
+        assert "lost a member" not in output
