@@ -407,7 +407,7 @@ class _Trainer:
                 f"feature cache: off on a cluster of {self.workers} workers; the head trained "
                 "on images through the frozen backbone"
             )
-        elif config.cache:  # the head alone, on cached features
+        if config.cache and self.workers == 1:  # the head alone, on cached features
             self.features = split_features(
                 build_encoder(network.backbone, network.spec.preprocessing),
                 self.images,
