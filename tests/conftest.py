@@ -1,4 +1,9 @@
-"""Shared fixtures: an isolated ZOO_HOME, real installed plugin distributions, the CLI."""
+"""Shared fixtures: an isolated ZOO_HOME, real installed plugin distributions, one small
+trained run and its export (shared by every module that needs a model), loopback servers.
+
+Tests are marked by what they cost (pyproject.toml lists the markers); every test without
+a cost marker is marked ``quick``, so ``pytest -m quick`` is the quick loop.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,24 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
 import zoo.plugin_loader
-from helpers import REPO, RangeHandler, Served
+from helpers import CLASSES, MODES, REPO, SMALL_REGISTRY, RangeHandler, Served
+
+COSTS = ("train", "subprocess", "guide", "heavy")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(cost) for cost in COSTS):
+            item.add_marker(pytest.mark.quick)
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +103,50 @@ def make_server(tmp_path) -> Iterator[Callable[[str], Served]]:
 def server(make_server) -> Served:
     """One loopback HTTP server serving files the test publishes."""
     return make_server("served")
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """The suite's one trained run: where it lives, its data and registry, the Run."""
+
+    root: Path
+    data: Path
+    registry: Path
+    run: Any  # zoo.Run
+    home: Path
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory) -> SharedRun:
+    """A small astro_cnn (width 8) trained one epoch from scratch on 3 classes of 48 px
+    galaxies, with a PNG of every mode and a JPEG among them; shared by the whole suite."""
+    import zoo
+    from zoo.data.synth import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("shared-run")
+    data, registry, home = root / "galaxies", root / "small.yaml", root / "home"
+    write_synthetic_dataset(data, CLASSES, 12, 48, 3, seed=21)
+    for index, (name, mode) in enumerate(MODES.items()):
+        label = CLASSES[index % len(CLASSES)]
+        source = Image.open(data / label / f"{label}_00000.png")
+        converted = source.convert(mode)
+        if mode == "RGBA":
+            converted.putalpha(Image.linear_gradient("L").resize(source.size))
+        converted.save(data / label / name, quality=90)
+    registry.write_text(SMALL_REGISTRY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(home))
+        run = zoo.finetune(
+            "astro_small", data, root / "run", strategy="full", epochs=1, image_size=(48,),
+            registry_files=(str(registry),), progress=False,
+        )  # fmt: skip
+    return SharedRun(root, data, registry, run, home)
+
+
+@pytest.fixture(scope="session")
+def shared_export(shared_run) -> Any:
+    """The shared run exported as ``models/galaxies/1`` (without the clean-process check,
+    which the export tests run themselves); a zoo.export.Export."""
+    import zoo
+
+    return zoo.export(shared_run.run.path, shared_run.root / "models", "galaxies", check=False)

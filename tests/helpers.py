@@ -13,6 +13,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO_SCRIPT = Path(sys.executable).with_name("zoo")
+#: A registry file adding a narrow astro_cnn, small enough to train in seconds on a CPU.
+SMALL_REGISTRY = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 8}}\n"
+#: The classes of the shared run (conftest.py's shared_run).
+CLASSES = ("smooth_round", "edge_on", "merger")
+#: Files beside the shared run's synthetic PNGs, as a user's folder holds them.
+MODES = {"grey.png": "L", "rgba.png": "RGBA", "palette.png": "P", "photo.jpg": "RGB"}
 
 
 def write_distribution(

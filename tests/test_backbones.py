@@ -29,12 +29,22 @@ SMALL_SHAPES = {
 }
 
 
+#: Built quickly enough for the quick loop; the others are marked heavy.
+QUICK_BUILDS = {"astro_cnn", "mobilenet_v2", "vgg16"}
+
+
 def test_every_registered_builtin_is_covered():
     builtin = {s.name for s in zoo.list_backbones() if s.distribution == "zoo"}
     assert builtin == set(SMALL_SHAPES)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_SHAPES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name in QUICK_BUILDS else pytest.mark.heavy)
+        for name in sorted(SMALL_SHAPES)
+    ],
+)
 def test_builtin_builds_and_yields_declared_features(name):
     shape = SMALL_SHAPES[name]
     model = zoo.create_backbone(name, input_shape=shape)

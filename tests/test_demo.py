@@ -13,7 +13,10 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from helpers import ZOO_SCRIPT, processes_mentioning, wait_until_gone
+from zoo.cli.quiet import CPP_LOG_LINE
 
 
 def free_port() -> int:
@@ -35,6 +38,8 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> list[s
     raise AssertionError(f"no {marker!r} in {timeout} s:\n" + "".join(lines))
 
 
+@pytest.mark.subprocess
+@pytest.mark.train
 def test_zoo_demo_serves_what_the_run_measured_and_stops_its_server(tmp_path):
     workdir = tmp_path / "demo"
     port, rest_port = free_port(), free_port()
@@ -49,6 +54,11 @@ def test_zoo_demo_serves_what_the_run_measured_and_stops_its_server(tmp_path):
         output = "".join(lines)
         for step in range(1, 6):
             assert f"[{step}/5]" in output
+        # quiet, as a newcomer's first command should be: zoo's own lines, none of Keras's
+        # warnings or TensorFlow's C++ log, and the plan the defaults chose
+        assert not any(CPP_LOG_LINE.match(line.encode()) for line in lines), output
+        assert "Warning" not in output and "warning" not in output
+        assert "plan: auto: pretrained weights (simulated)" in output
         result = json.loads((workdir / "demo.json").read_text())
         measured = json.loads((workdir / "run" / "metrics_test.json").read_text())
         # the served answers, one gRPC request per held-out image, give the run's own metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from helpers import run_zoo
 from zoo import load_registry
@@ -24,6 +25,7 @@ def test_installed_example_appears_in_list_and_info(example_plugin_path):
     )
 
 
+@pytest.mark.subprocess
 def test_installed_example_adds_a_command_to_zoo_help(example_plugin_path):
     help_text = run_zoo("--help", pythonpath=example_plugin_path)
     assert help_text.returncode == 0, help_text.stderr

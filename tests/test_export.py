@@ -12,47 +12,20 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 import zoo
+from helpers import CLASSES, MODES
 from zoo.cli import cli
 from zoo.data.dataset import Sample
 from zoo.data.synth import write_synthetic_dataset
 from zoo.export import check as check_export
 from zoo.train.evaluate import predict
 
-SMALL = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 8}}\n"
-CLASSES = ("smooth_round", "edge_on", "merger")
-MODES = {"grey.png": "L", "rgba.png": "RGBA", "palette.png": "P", "photo.jpg": "RGB"}
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small run on PNGs of every mode and a JPEG, as a user's folder would hold them."""
-    root = tmp_path_factory.mktemp("export")
-    data = root / "galaxies"
-    write_synthetic_dataset(data, CLASSES, 16, 48, 3, seed=12)
-    for index, (name, mode) in enumerate(MODES.items()):
-        source = Image.open(data / CLASSES[index % 3] / f"{CLASSES[index % 3]}_00000.png")
-        converted = source.convert(mode)
-        if mode == "RGBA":
-            converted.putalpha(Image.linear_gradient("L").resize(source.size))
-        converted.save(data / CLASSES[index % 3] / name, quality=90)
-    (root / "small.yaml").write_text(SMALL)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_HOME", str(root / "home"))
-        run = zoo.finetune(
-            "astro_small", data, root / "run", strategy="head", epochs=2, image_size=(48,),
-            registry_files=(str(root / "small.yaml"),), progress=False,
-        )  # fmt: skip
-    return root, data, run
-
-
-def test_export_lays_out_a_version_tf_serving_loads(trained, tmp_path):
-    _, _, run = trained
-    done = zoo.export(run.path, tmp_path / "models", "galaxies")
-    version = tmp_path / "models" / "galaxies" / "1"
-    assert done.version == 1 and done.path == version and done.check.ok
+def test_export_lays_out_a_version_tf_serving_loads(shared_export, shared_run):
+    run, done = shared_run.run, shared_export
+    version = shared_run.root / "models" / "galaxies" / "1"
+    assert done.version == 1 and done.path == version and done.check is None  # not asked for
     for name in ("saved_model.pb", "variables/variables.index", "assets/labels.txt", "zoo.json"):
         assert (version / name).is_file(), name
     assert (version / "assets.extra" / "tf_serving_warmup_requests").is_file()
@@ -95,9 +68,9 @@ CLEAN = textwrap.dedent(
 )
 
 
-def test_every_signature_runs_in_a_process_without_zoo(trained, tmp_path):
-    root, data, run = trained
-    done = zoo.export(run.path, tmp_path / "models", "galaxies")
+@pytest.mark.subprocess
+def test_every_signature_runs_in_a_process_without_zoo(shared_run, shared_export, tmp_path):
+    data, run, done = shared_run.data, shared_run.run, shared_export
     image = data / CLASSES[0] / f"{CLASSES[0]}_00003.png"
     out = subprocess.run(
         [sys.executable, "-I", "-c", CLEAN, str(done.path), str(image)],
@@ -115,27 +88,33 @@ def test_every_signature_runs_in_a_process_without_zoo(trained, tmp_path):
     assert result["floats"] == [1, 3] and result["method"] == "tensorflow/serving/classify"
 
 
+@pytest.fixture(scope="module")
+def served_model(shared_export):
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(shared_export.path))
+
+
 @pytest.mark.parametrize("name", sorted(MODES))
-def test_served_bytes_give_what_zoo_evaluate_gives(trained, tmp_path, name):
+def test_served_bytes_give_what_zoo_evaluate_gives(shared_run, served_model, name):
     """PNG in every mode decodes to the very pixels training read; JPEG decoders may differ by
     a grey level here and there, which moves a probability by well under a percent."""
     import tensorflow as tf
 
-    root, data, run = trained
+    data, run, served = shared_run.data, shared_run.run, served_model
     path = next(data.rglob(name))
-    served = tf.saved_model.load(str(zoo.export(run.path, tmp_path / "m", "g").path))
     online = served.signatures["serving_default"](images=tf.constant([path.read_bytes()]))
     offline = predict(run.model, [Sample(str(path), name, 0, "test", "")], run.geometry)
     tolerance = 5e-3 if name.endswith(".jpg") else 1e-5
     np.testing.assert_allclose(online["probabilities"].numpy(), offline, atol=tolerance)
 
 
-def test_warmup_records_parse_as_prediction_logs_and_run(trained, tmp_path):
+@pytest.mark.subprocess
+def test_warmup_records_parse_as_prediction_logs_and_run(shared_export):
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    _, _, run = trained
-    version = zoo.export(run.path, tmp_path / "models", "galaxies").path
+    version = shared_export.path
     records = tf.data.TFRecordDataset(str(version / "assets.extra" / "tf_serving_warmup_requests"))
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
     kinds = sorted(
@@ -158,13 +137,13 @@ def test_warmup_records_parse_as_prediction_logs_and_run(trained, tmp_path):
     assert report.differences["classify/scores"] < 1e-5
 
 
-def test_versions_number_up_and_are_replaced_only_with_force(trained, tmp_path):
-    _, _, run = trained
-    base = tmp_path / "models"
+@pytest.mark.subprocess
+def test_versions_number_up_and_are_replaced_only_with_force(shared_run, tmp_path):
+    run, base = shared_run.run, tmp_path / "models"
+    assert zoo.export(run.path, base, "galaxies", check=False).version == 1
     runner = CliRunner()
     args = ["export", str(run.path), "--base", str(base), "--name", "galaxies"]
-    assert runner.invoke(cli, args).exit_code == 0
-    second = runner.invoke(cli, [*args, "--check"])
+    second = runner.invoke(cli, [*args, "--check"])  # checked in a clean process, and printed
     assert second.exit_code == 0, second.output
     assert (
         "exported version 2" in second.output and f"{base / 'galaxies' / '2'}: ok" in second.output
@@ -174,23 +153,20 @@ def test_versions_number_up_and_are_replaced_only_with_force(trained, tmp_path):
     assert refused.exit_code == 1 and "already exists; pass --force" in refused.output
     assert "next free one (3)" in refused.output
     assert (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns == before
-    forced = runner.invoke(cli, [*args, "--version", "1", "--force"])
-    assert (
-        forced.exit_code == 0
-        and (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns != before
-    )
+    zoo.export(run.path, base, "galaxies", version=1, force=True, check=False)
+    assert (base / "galaxies" / "1" / "saved_model.pb").stat().st_mtime_ns != before
     assert sorted(p.name for p in (base / "galaxies").iterdir()) == ["1", "2"]
     bad = runner.invoke(cli, ["export", str(run.path), "--base", str(base), "--name", "../x"])
     assert bad.exit_code == 1 and "plain folder name" in bad.output
 
 
-EXPORT = "import sys, zoo; zoo.export(sys.argv[1], sys.argv[2], 'galaxies')"
+EXPORT = "import sys, zoo; zoo.export(sys.argv[1], sys.argv[2], 'galaxies', check=False)"
 
 
-def test_a_reader_never_sees_half_a_version_and_a_killed_export_leaves_none(trained, tmp_path):
-    root, _, run = trained
-    base = tmp_path / "models"
-    env_home = {"ZOO_HOME": str(root / "home")}
+@pytest.mark.subprocess
+def test_a_reader_never_sees_half_a_version_and_a_killed_export_leaves_none(shared_run, tmp_path):
+    run, base = shared_run.run, tmp_path / "models"
+    env_home = {"ZOO_HOME": str(shared_run.home)}
     command = [sys.executable, "-c", EXPORT, str(run.path), str(base)]
     killed = subprocess.Popen(command, env={**__import__("os").environ, **env_home})
     deadline = time.monotonic() + 300
@@ -214,24 +190,24 @@ def test_a_reader_never_sees_half_a_version_and_a_killed_export_leaves_none(trai
     assert sorted(p.name for p in (base / "galaxies").iterdir()) == ["1"]  # the leftover is gone
 
 
-def test_finetune_exports_when_asked(trained, tmp_path):
-    root, data, _ = trained
-    result = CliRunner().invoke(
-        cli,
-        [
-            "finetune", "astro_small", str(data), "--out", str(tmp_path / "run"),
-            "--registry", str(root / "small.yaml"), "--image-size", "48", "--strategy", "head",
-            "--epochs", "1", "--export", str(tmp_path / "models"), "--name", "galaxies",
-        ],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert f"exported version 1 to {tmp_path / 'models' / 'galaxies' / '1'}" in result.output
+def test_finetune_exports_only_when_asked(shared_run, tmp_path):
+    """``zoo finetune --export`` itself runs in docs/serving.md; here, its refusals."""
     refused = CliRunner().invoke(
-        cli, ["finetune", "astro_small", str(data), "--out", str(tmp_path / "r2"), "--name", "x"]
-    )
+        cli,
+        ["finetune", "astro_small", str(shared_run.data), "--out", str(tmp_path / "r"),
+         "--name", "x"],
+    )  # fmt: skip
     assert refused.exit_code == 2 and "--name goes with --export" in refused.output
+    bad_name = CliRunner().invoke(
+        cli,
+        ["finetune", "astro_small", str(shared_run.data), "--out", str(tmp_path / "r"),
+         "--export", str(tmp_path / "models"), "--name", "a/b"],
+    )  # fmt: skip
+    assert bad_name.exit_code == 1 and "plain folder name" in bad_name.output
+    assert not (tmp_path / "r").exists()  # refused before anything was trained
 
 
+@pytest.mark.subprocess
 def test_a_graph_with_python_ops_is_refused(tmp_path):
     import tensorflow as tf
 
@@ -250,27 +226,33 @@ def test_a_graph_with_python_ops_is_refused(tmp_path):
     assert "EagerPyFunc" in report.ops
 
 
-def export_of(tmp_path, backbone, data, **settings):
-    """A one-epoch head run on ``backbone``, exported; the version's manifest and folder."""
+def export_of(tmp_path, backbone, data, check=False, **settings):
+    """A one-epoch run on ``backbone``, exported (checked in a clean process if asked)."""
     run = zoo.finetune(backbone, data, tmp_path / "run", epochs=1, progress=False, **settings)
-    done = zoo.export(run.path, tmp_path / "models", "m")
-    assert done.check.ok, done.check.problems
+    done = zoo.export(run.path, tmp_path / "models", "m", check=check)
+    assert not check or done.check.ok, done.check.problems
     return run, done
 
 
+@pytest.mark.train
+@pytest.mark.subprocess
 def test_a_tf1_meta_graph_backbone_exports(tmp_path):
+    """A TF1 graph's ops inside a Keras model: TensorFlow alone runs the export."""
     from helpers import write_tf1_model
 
     tf1 = write_tf1_model(tmp_path / "tf1")
     data = tmp_path / "grey"
     write_synthetic_dataset(data, CLASSES, 8, 16, 1, seed=3)
     options = {"input_tensor": "X:0", "feature_tensor": "ConvLayer_output:0"}
-    _, done = export_of(tmp_path, tf1["meta"], data, strategy="head", backbone_options=options)
+    _, done = export_of(
+        tmp_path, tf1["meta"], data, check=True, strategy="head", backbone_options=options
+    )
     assert done.manifest["input"]["channels"] == 1 and "classify" in done.manifest["signatures"]
 
 
-def test_a_savedmodel_backbone_exports(trained, tmp_path):
-    _, data, _ = trained
+@pytest.mark.train
+def test_a_savedmodel_backbone_exports(shared_run, tmp_path):
+    data = shared_run.data
     source = zoo.create_backbone("astro_cnn", input_shape=(48, 48, 3), weights="simulated")
     source.export(str(tmp_path / "backbone"), verbose=False)
     run, done = export_of(tmp_path, str(tmp_path / "backbone"), data, strategy="head")
@@ -278,13 +260,13 @@ def test_a_savedmodel_backbone_exports(trained, tmp_path):
     assert done.manifest["weights"]["source"] is None  # a model file carries its weights
 
 
-def test_a_fits_model_takes_float_pixels_by_default(tmp_path):
+@pytest.mark.train
+def test_a_fits_model_takes_float_pixels_by_default(shared_run, tmp_path):
     data = tmp_path / "fits"
-    write_synthetic_dataset(data, CLASSES, 10, 48, 5, seed=4, fmt="fits")
-    (tmp_path / "small.yaml").write_text(SMALL)
+    write_synthetic_dataset(data, CLASSES, 6, 48, 5, seed=4, fmt="fits")
     _, done = export_of(
         tmp_path, "astro_small", data, strategy="full", image_size=(48,), bands=("0", "2", "4"),
-        registry_files=(str(tmp_path / "small.yaml"),),
+        registry_files=(str(shared_run.registry),),
     )  # fmt: skip
     signatures = done.manifest["signatures"]
     assert set(signatures) == {"serving_default", "predict_images"}
@@ -297,14 +279,14 @@ def test_a_fits_model_takes_float_pixels_by_default(tmp_path):
     )
 
 
-def test_a_mixed_precision_run_exports_a_float32_graph(trained, tmp_path):
+@pytest.mark.train
+def test_a_mixed_precision_run_exports_a_float32_graph(shared_run, tmp_path):
     import keras
     import tensorflow as tf
 
-    root, data, _ = trained
     run, done = export_of(
-        tmp_path, "astro_small", data, strategy="head", image_size=(48,), mixed_precision=True,
-        registry_files=(str(root / "small.yaml"),),
+        tmp_path, "astro_small", shared_run.data, strategy="head", image_size=(48,),
+        mixed_precision=True, registry_files=(str(shared_run.registry),),
     )  # fmt: skip
     assert run.config["precision"] == "mixed_float16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
@@ -316,9 +298,8 @@ def test_a_mixed_precision_run_exports_a_float32_graph(trained, tmp_path):
 
 
 @pytest.mark.heavy
-def test_a_resnet_exports(trained, tmp_path):
-    _, data, _ = trained
+def test_a_resnet_exports(shared_run, tmp_path):
     _, done = export_of(
-        tmp_path, "resnet50", data, strategy="head", weights="none", image_size=(32,)
+        tmp_path, "resnet50", shared_run.data, strategy="head", weights="none", image_size=(32,)
     )
     assert done.manifest["backbone"]["name"] == "resnet50"

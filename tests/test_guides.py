@@ -67,6 +67,7 @@ def fresh_environment(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.guide
 @pytest.mark.parametrize("guide", GUIDES)
 def test_the_guide_runs_as_written(guide, tmp_path):
     assert any(language == "sh" for language, _, _ in blocks(guide)), "a guide shows commands"

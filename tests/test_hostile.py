@@ -76,6 +76,7 @@ def bad_png_run(tmp_path_factory, registry):
     return root, data, result
 
 
+@pytest.mark.train
 def test_unusable_pngs_are_skipped_and_named_and_the_run_completes(bad_png_run):
     root, data, result = bad_png_run
     assert result.exit_code == 0, result.output
@@ -90,6 +91,7 @@ def test_unusable_pngs_are_skipped_and_named_and_the_run_completes(bad_png_run):
     assert (data / "smooth_round" / "bomb.png").exists()  # skipped, never touched
 
 
+@pytest.mark.train
 def test_fits_with_too_few_bands_or_no_finite_pixel_are_skipped(tmp_path, registry):
     data = tmp_path / "fits"
     write_synthetic_dataset(data, CLASSES, 12, 48, 3, seed=6, fmt="fits")
@@ -104,6 +106,7 @@ def test_fits_with_too_few_bands_or_no_finite_pixel_are_skipped(tmp_path, regist
     assert summary["data"]["counts"]["train"]["edge_on"] > 0
 
 
+@pytest.mark.train
 def test_evaluate_names_that_would_escape_the_run_are_refused(bad_png_run, tmp_path):
     root, data, _ = bad_png_run
     victim = tmp_path / "x"
@@ -116,6 +119,7 @@ def test_evaluate_names_that_would_escape_the_run_are_refused(bad_png_run, tmp_p
     assert not (root / "run" / "evaluations").exists()
 
 
+@pytest.mark.train
 def test_bad_learning_rates_and_sizes_are_refused_up_front(tmp_path, registry, bad_png_run):
     _, data, _ = bad_png_run
     nan = finetune(registry, data, tmp_path / "nan", "--lr", "nan")
@@ -144,6 +148,7 @@ def test_a_data_error_leaves_no_run_folder_behind(tmp_path, registry):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "zoo_home"]
 
 
+@pytest.mark.train
 def test_the_same_seed_gives_the_same_run(tmp_path, registry, bad_png_run):
     _, data, _ = bad_png_run
     runs = []

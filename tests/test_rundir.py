@@ -9,14 +9,15 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 import zoo
-from helpers import ZOO_SCRIPT, run_zoo
+from helpers import CLASSES, SMALL_REGISTRY, ZOO_SCRIPT
 from zoo.cli import cli
 from zoo.data.synth import write_synthetic_dataset
 from zoo.train.rundir import MARKER, RunDir
 
-SMALL = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 8}}\n"
+PNG = b"\x89PNG\r\n\x1a\n"
 COMPLETE = (
     MARKER,
     "config.json",
@@ -37,7 +38,7 @@ COMPLETE = (
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("rundir")
     write_synthetic_dataset(root / "galaxies", ("smooth_round", "edge_on"), 20, 48, 3, seed=4)
-    (root / "small.yaml").write_text(SMALL)
+    (root / "small.yaml").write_text(SMALL_REGISTRY)
     return root
 
 
@@ -87,6 +88,29 @@ def old_run(path):
     return path
 
 
+def test_a_finished_run_folder_holds_everything(shared_run):
+    """The shared run (from scratch, the ``full`` strategy): every file, and what they say."""
+    run, folder = shared_run.run, shared_run.run.path
+    for name in COMPLETE + ("confusion_val.png", "confusion_test.png"):
+        assert (folder / name).is_file(), name
+    for name in ("learning_curves.png", "confusion_val.png", "confusion_test.png"):
+        assert (folder / name).read_bytes()[:8] == PNG and Image.open(folder / name).width > 100
+    assert list((folder / "tensorboard").rglob("events.out.tfevents*"))
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["settings"]["strategy"] == "full" and config["settings"]["seed"] == 0
+    assert {"tensorflow", "keras", "numpy", "zoo", "python"} <= set(config["versions"])
+    assert set(config["data"]["split_digests"]) == {"train", "val", "test"}
+    assert config["labels"] == sorted(CLASSES) and config["input_shape"] == [48, 48, 3]
+    history = json.loads((folder / "history.json").read_text())
+    assert [p["name"] for p in history["phases"]] == ["full"]  # from scratch: no head phase
+    test = json.loads((folder / "metrics_test.json").read_text())
+    assert set(test) >= {"accuracy", "per_class", "confusion", "expected_calibration_error"}
+    assert (folder / "labels.txt").read_text().split() == sorted(CLASSES)
+    loaded = zoo.load_run(folder)
+    assert loaded.labels == run.labels and loaded.metrics == run.metrics
+
+
 def test_force_refuses_a_folder_that_is_not_a_run_and_keeps_its_files(data, tmp_path):
     thesis = tmp_path / "thesis"
     thesis.mkdir()
@@ -111,6 +135,7 @@ def test_the_data_is_never_the_run_folder(data, tmp_path, where):
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.train
 def test_force_replaces_the_old_run_only_once_the_new_one_has_started(data, tmp_path):
     out = old_run(tmp_path / "run")
     one_class = tmp_path / "one_class"
@@ -128,25 +153,27 @@ def test_force_replaces_the_old_run_only_once_the_new_one_has_started(data, tmp_
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 def test_a_second_writer_is_refused_while_the_first_runs(data, tmp_path):
     out = tmp_path / "run"
-    first = start_finetune(data, out, "--epochs", "6", "--patience", "6")
+    first = start_finetune(data, out, "--epochs", "3", "--patience", "3")
     wait_for(lambda: (out / "config.json").exists(), first)
-    second = run_zoo(*finetune_args(data, out, "--force", "--epochs", "2"))
-    assert second.returncode == 1
-    assert f"being written by another zoo process (pid {first.pid}: " in second.stderr
+    second = invoke(*finetune_args(data, out, "--force", "--epochs", "2"))  # this process
+    assert second.exit_code == 1
+    assert f"being written by another zoo process (pid {first.pid}: " in second.output
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
     config = json.loads((out / "config.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
-    assert config["settings"]["epochs"] == 6 and summary["phases"][0]["epochs_done"] == 6
+    assert config["settings"]["epochs"] == 3 and summary["phases"][0]["epochs_done"] == 3
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("moment", ["after_start", "mid_phase"])
 def test_a_run_killed_at_any_moment_resumes_to_a_complete_run(data, tmp_path, moment):
     out = tmp_path / "run"
     state = out / "checkpoints" / "full" / "state.json"
-    first = start_finetune(data, out, "--epochs", "4", "--patience", "4")
+    first = start_finetune(data, out, "--epochs", "3", "--patience", "3")
     if moment == "after_start":
         wait_for(lambda: (out / MARKER).exists(), first)
     else:
@@ -158,14 +185,14 @@ def test_a_run_killed_at_any_moment_resumes_to_a_complete_run(data, tmp_path, mo
     assert not (out / "summary.json").exists()
 
     # as the README shows it: the settings come from the run
-    resumed = run_zoo(
+    resumed = invoke(
         "finetune", "astro_small", str(data / "galaxies"), "--out", str(out), "--resume"
     )
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.exit_code == 0, resumed.output
     for name in COMPLETE:
         assert (out / name).is_file(), name
     run = zoo.load_run(out)
-    assert [p.name for p in run.phases] == ["full"] and run.phases[0].epochs_done == 4
-    assert len(run.phases[0].history["loss"]) == 4
+    assert [p.name for p in run.phases] == ["full"] and run.phases[0].epochs_done == 3
+    assert len(run.phases[0].history["loss"]) == 3
     assert run.labels == ("edge_on", "smooth_round")
     assert not list(out.rglob(".tmp-*"))

@@ -24,7 +24,7 @@ class Export:
     path: Path
     version: int
     manifest: dict[str, Any]
-    check: Any  # zoo.export.check.CheckReport
+    check: Any  # zoo.export.check.CheckReport; None when the check was skipped
 
 
 def export(
@@ -36,17 +36,19 @@ def export(
     force: bool = False,
     top_k: int = 5,
     progress: bool = False,
+    check: bool = True,
 ) -> Export:
     """Export the finished run at ``run`` as ``base/name/<version>`` for TF Serving.
 
     ``version`` defaults to the next free integer; an existing version is replaced only
     with ``force``. ``top_k`` labels are returned per image. The export is verified in a
-    clean process and refused (nothing written) when it fails.
+    clean process and refused (nothing written) when it fails; ``check=False`` skips that
+    verification (its ten seconds), for callers that verify the version themselves.
     """
     from zoo.export.exporter import export_run
 
     path, number, manifest, check = export_run(
-        run, base, name, version=version, force=force, top_k=top_k, progress=progress
+        run, base, name, version=version, force=force, top_k=top_k, progress=progress, check=check
     )
     return Export(path, number, manifest, check)
 

@@ -43,7 +43,8 @@ def export_run(
     force: bool = False,
     top_k: int = 5,
     progress: bool = False,
-) -> tuple[Path, int, dict[str, Any], CheckReport]:
+    check: bool = True,
+) -> tuple[Path, int, dict[str, Any], CheckReport | None]:
     """Export the finished run at ``run`` as ``base/name/<version>``; see ``zoo.export``."""
     check_name(name)
     if version is not None and version < 1:
@@ -62,14 +63,15 @@ def export_run(
             )
         with atomic_directory(target, replace=force) as staging:
             manifest, inputs, expected = write_version(finished, staging, name, number, top_k, bar)
-            report = check_version(staging, inputs, expected, list(finished.labels))
+            report = check_version(staging, inputs, expected, list(finished.labels)) if check else None
             bar.update()
-            if not report.ok:
+            if report is not None and not report.ok:
                 raise ExportError(
                     f"the export of {finished.path} failed its check, so no version was "
                     f"written: {'; '.join(report.problems)}"
                 )
-    report.version = target
+    if report is not None:
+        report.version = target
     return target, number, manifest, report
 
 
