@@ -63,7 +63,9 @@ def export_run(
             )
         with atomic_directory(target, replace=force) as staging:
             manifest, inputs, expected = write_version(finished, staging, name, number, top_k, bar)
-            report = check_version(staging, inputs, expected, list(finished.labels)) if check else None
+            report = (
+                check_version(staging, inputs, expected, list(finished.labels)) if check else None
+            )
             bar.update()
             if report is not None and not report.ok:
                 raise ExportError(
