@@ -163,8 +163,8 @@ def main() -> None:
     from zoo.serve.client import ServingClient
     from zoo.serve.config import ModelEntry, write_model_config
     from zoo.serve.engines.embedded import EmbeddedEngine
-    from zoo.serve.server.flags import ServerOptions
-    from zoo.serve.setup import write_server_files
+    from zoo.serve.options import ServerOptions
+    from zoo.serve.server_files import write_server_files
 
     data = work / "galaxies"
     write_synthetic_dataset(data, per_class=30, size=64, bands=3, seed=0)

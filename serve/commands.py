@@ -98,8 +98,8 @@ def serve_command(
     """
     from zoo.serve.config import entries_for, read_model_config, write_model_config
     from zoo.serve.engines import choose, running
-    from zoo.serve.server.flags import ServerOptions
-    from zoo.serve.setup import write_server_files
+    from zoo.serve.options import ServerOptions
+    from zoo.serve.server_files import write_server_files
 
     entries = (
         read_model_config(models[0])

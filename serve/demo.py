@@ -118,8 +118,8 @@ def run_demo(
     from zoo.data.synth import write_synthetic_dataset
     from zoo.serve.config import ModelEntry, write_model_config
     from zoo.serve.engines import BINARY, choose, running
-    from zoo.serve.server.flags import ServerOptions
-    from zoo.serve.setup import write_server_files
+    from zoo.serve.options import ServerOptions
+    from zoo.serve.server_files import write_server_files
 
     workdir = prepare_workdir(workdir)
     data, run_path, base = workdir / "galaxies", workdir / "run", workdir / "models"

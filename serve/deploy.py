@@ -24,8 +24,8 @@ from zoo.errors import ConfigError
 from zoo.fs import write_text
 from zoo.manifests import dump_yaml
 from zoo.serve.config import ModelEntry, model_config
-from zoo.serve.server.flags import ServerOptions, to_flags
-from zoo.serve.setup import BatchingOptions, batching_text, monitoring_text
+from zoo.serve.options import ServerOptions, to_flags
+from zoo.serve.server_files import BatchingOptions, batching_text, monitoring_text
 
 KINDS = ("compose", "k8s")
 IMAGE = "tensorflow/serving"

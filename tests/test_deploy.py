@@ -13,7 +13,7 @@ import yaml
 
 from helpers import REPO, run_zoo
 from zoo.serve.config import read_model_config
-from zoo.serve.setup import BatchingOptions
+from zoo.serve.server_files import BatchingOptions
 
 BIN = Path(sys.executable).parent
 

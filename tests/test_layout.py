@@ -42,3 +42,39 @@ def test_the_core_never_imports_zoo_serve():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n == "zoo.serve" or n.startswith("zoo.serve.") for n in names), path
+
+
+def imports_of(package_dir, package):
+    """{module: the modules of ``package`` it imports}, read from the source."""
+    modules = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir).with_suffix("").parts
+        modules[".".join((package, *parts)).removesuffix(".__init__")] = path
+    graph = {}
+    for module, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found.add(full if full in modules else node.module)
+        graph[module] = found
+    return graph
+
+
+def test_serve_has_no_import_cycles():
+    """serve/ reads in one direction: options and config files, the server's parts from the
+    loader up to the services, the engines above them."""
+    graph = imports_of(REPO / "serve", "zoo.serve")
+    assert len(graph) > 20
+
+    def cycle_from(module, path):
+        for imported in graph.get(module, ()):
+            if imported in path:
+                return [*path[path.index(imported) :], imported]
+            if found := cycle_from(imported, [*path, imported]):
+                return found
+        return None
+
+    for module in graph:
+        assert cycle_from(module, [module]) is None, " -> ".join(cycle_from(module, [module]))

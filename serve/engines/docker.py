@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 from zoo.serve.config import write_model_config
-from zoo.serve.engines import Engine
-from zoo.serve.server.flags import to_flags
+from zoo.serve.engines.base import Engine
+from zoo.serve.options import to_flags
 
 IMAGE = "tensorflow/serving"
 CONFIG_DIR = "/zoo-config"

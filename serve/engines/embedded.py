@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from zoo.serve.engines import Engine
-from zoo.serve.server.flags import PARENT_ENV, to_flags
+from zoo.serve.engines.base import Engine
+from zoo.serve.options import PARENT_ENV, to_flags
 
 
 class EmbeddedEngine(Engine):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shutil
 
-from zoo.serve.engines import BINARY, Engine
-from zoo.serve.server.flags import to_flags
+from zoo.serve.engines.base import BINARY, Engine
+from zoo.serve.options import to_flags
 
 
 class TFServingEngine(Engine):

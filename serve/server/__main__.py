@@ -5,8 +5,8 @@ import logging
 import sys
 
 from zoo.errors import ZooError
+from zoo.serve.options import parse_flags
 from zoo.serve.server.app import run
-from zoo.serve.server.flags import parse_flags
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 try:

@@ -13,7 +13,6 @@ import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import grpc
 import tensorflow as tf
@@ -22,11 +21,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from zoo.serve.config import ModelEntry, read_model_config
+from zoo.serve.options import PARENT_ENV, ServerOptions
 from zoo.serve.protos import SSLConfig
-from zoo.serve.server import handlers
-from zoo.serve.server.flags import PARENT_ENV, ServerOptions
+from zoo.serve.server.api import ServingApi
+from zoo.serve.server.batching import Batcher
 from zoo.serve.server.grpc_service import ModelService, PredictionService
-from zoo.serve.server.models import ModelManager
+from zoo.serve.server.loader import SessionOptions
+from zoo.serve.server.manager import LoadPolicy, ModelManager
+from zoo.serve.server.metrics import Metrics
+from zoo.serve.server.rest import RestServer
+from zoo.serve.server.warmup import run_warmup
 
 log = logging.getLogger("zoo.serve")
 GRACE = 30.0
@@ -38,34 +42,44 @@ class EmbeddedServer:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
-        self.manager = ModelManager(model_entries(options), warmup=options.enable_model_warmup)
-        self.health = health.HealthServicer()
-        self.metrics = _metrics(options)
-        self.batcher = _batcher(options, self.manager)
-        as_content = options.enable_serialization_as_tensor_content
-        predict = (
-            self.batcher.predict
-            if self.batcher
-            else lambda r: handlers.predict(self.manager, r, as_content=as_content)
+        self.manager = ModelManager(
+            model_entries(options),
+            warmup=run_warmup if options.enable_model_warmup else None,
+            session=SessionOptions(
+                options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism
+            ),
+            retries=LoadPolicy(
+                options.max_num_load_retries, options.load_retry_interval_micros / 1e6
+            ),
         )
-        record = self.metrics.record if self.metrics else None
+        self.health = health.HealthServicer()
+        metrics = _metrics(options)
+        self.batcher = (
+            Batcher.from_options(options, self.manager, metrics)
+            if options.enable_batching
+            else None
+        )
+        self.api = ServingApi(
+            self.manager,
+            metrics=metrics,
+            predict=self.batcher.predict if self.batcher else None,
+            as_content=options.enable_serialization_as_tensor_content,
+        )
         limit = options.max_request_mb * 1024 * 1024
         threads = options.grpc_max_threads
         if self.batcher is not None:  # a request waiting for its batch holds a thread
             threads = max(threads, self.batcher.options.waiting_requests)
         self.grpc = grpc.server(
-            ThreadPoolExecutor(max_workers=threads),
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zoo-grpc"),
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.manager, predict, record), self.grpc
+            PredictionService(self.api), self.grpc
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelService(self.manager), self.grpc
-        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.api), self.grpc)
         if options.enable_grpc_healthcheck_service:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         address = f"{options.host}:{options.port}"
@@ -78,11 +92,7 @@ class EmbeddedServer:
         if not bound:
             raise OSError(f"cannot listen on {address}")
         self.port = bound
-        self.rest = None
-        if options.rest_api_port:
-            from zoo.serve.server.rest import RestServer
-
-            self.rest = RestServer(self.manager, predict, options, self.metrics)
+        self.rest = RestServer(self.api, options, threads) if options.rest_api_port else None
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -100,10 +110,10 @@ class EmbeddedServer:
         self._stopped.set()
         self.health.enter_graceful_shutdown()
         done = self.grpc.stop(grace)
+        if self.batcher is not None:  # requests queued for a batch are answered now
+            self.batcher.stop()
         if self.rest is not None:
             self.rest.stop()
-        if self.batcher is not None:
-            self.batcher.stop()
         self.manager.stop()
         done.wait(grace)
 
@@ -118,7 +128,7 @@ class EmbeddedServer:
             self.health.set(service, serving)
         while not self._stopped.wait(HEALTH_INTERVAL):
             for name in self.manager.names():
-                ready = bool(self.manager.status_available(name))
+                ready = bool(self.manager.available(name))
                 self.health.set(name, serving if ready else not_serving)
             self.health.set("", serving if self.manager.all_available() else not_serving)
 
@@ -142,11 +152,9 @@ def _credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
     )
 
 
-def _metrics(options: ServerOptions) -> Any:
+def _metrics(options: ServerOptions) -> Metrics | None:
     if not options.monitoring_config_file:
         return None
-    from zoo.serve.server.metrics import Metrics
-
     return Metrics.from_config_file(options.monitoring_config_file)
 
 
@@ -156,14 +164,6 @@ def _watch_parent(parent: int, stop: threading.Event) -> None:
         if os.getppid() != parent:
             log.warning("the process that started this server (%d) is gone; stopping", parent)
             stop.set()
-
-
-def _batcher(options: ServerOptions, manager: ModelManager) -> Any:
-    if not options.enable_batching:
-        return None
-    from zoo.serve.server.batching import Batcher
-
-    return Batcher.from_options(options, manager)
 
 
 def set_op_threads(options: ServerOptions) -> None:

@@ -5,7 +5,9 @@ shape; a batch runs when it holds ``max_batch_size`` images or its oldest reques
 waited ``batch_timeout_micros``; ``num_batch_threads`` batches run at once; and when
 ``max_enqueued_batches`` batches are already waiting, a request is answered UNAVAILABLE
 ("The batch scheduling queue to which this task was submitted is full"). Parameters come
-from TF Serving's --batching_parameters_file (a BatchingParameters text proto).
+from TF Serving's --batching_parameters_file (a BatchingParameters text proto). Stopping
+answers every request still queued (UNAVAILABLE), so no client waits for a batch that
+will never run.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from typing import Any
 
 import grpc
 import numpy as np
-import tensorflow as tf
 
+from zoo.serve.options import ServerOptions
 from zoo.serve.server import handlers
-from zoo.serve.server.models import ModelManager
+from zoo.serve.server.manager import ModelManager
+from zoo.serve.server.metrics import Metrics
 from zoo.serve.server.status import ServingError, invalid
-from zoo.serve.setup import BatchingOptions
+from zoo.serve.server_files import BatchingOptions
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+STOPPED = "The server is stopping; the request was not run"
 
 
 @dataclass
@@ -50,11 +54,17 @@ class Batcher:
     """Predict with batching; other requests go straight to their handlers."""
 
     def __init__(
-        self, manager: ModelManager, options: BatchingOptions, *, as_content: bool = False
+        self,
+        manager: ModelManager,
+        options: BatchingOptions,
+        *,
+        as_content: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.manager = manager
         self.options = options
         self.as_content = as_content  # --enable_serialization_as_tensor_content
+        self.metrics = metrics
         self._lock = threading.Condition()
         self._queues: dict[tuple[Any, ...], _Queue] = {}
         self._stopped = False
@@ -66,18 +76,21 @@ class Batcher:
             worker.start()
 
     @classmethod
-    def from_options(cls, server: Any, manager: ModelManager) -> Batcher:
+    def from_options(
+        cls, server: ServerOptions, manager: ModelManager, metrics: Metrics | None = None
+    ) -> Batcher:
         file = server.batching_parameters_file
         return cls(
             manager,
             BatchingOptions.from_file(file) if file else BatchingOptions(),
             as_content=server.enable_serialization_as_tensor_content,
+            metrics=metrics,
         )
 
     def predict(self, request: Any) -> Any:
-        version = handlers.resolve(self.manager, request)
+        version = self.manager.resolve(*handlers.model_spec(request))
         call = handlers.prepare_predict(version, request, as_content=self.as_content)
-        sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in call.arguments.values()}
+        sizes = {int(t.shape[0]) if t.ndim else -1 for t in call.arguments.values()}
         if len(sizes) != 1 or -1 in sizes:
             return call.response(call.run())  # not batchable: inputs without one batch size
         size = sizes.pop()
@@ -87,10 +100,12 @@ class Batcher:
             )
         key = (
             id(call.version), call.signature, tuple(call.outputs),
-            tuple((k, tuple(v.shape[1:]), v.dtype.name) for k, v in sorted(call.arguments.items())),
+            tuple((k, v.shape[1:], v.dtype.str) for k, v in sorted(call.arguments.items())),
         )  # fmt: skip
         task = _Task(call, size)
         with self._lock:
+            if self._stopped:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, STOPPED)
             queue = self._queues.setdefault(key, _Queue())
             waiting = math.ceil((queue.size + size) / self.options.max_batch_size)
             if waiting > self.options.max_enqueued_batches:
@@ -98,15 +113,23 @@ class Batcher:
             queue.tasks.append(task)
             queue.size += size
             self._lock.notify_all()
+        if self.metrics is not None:
+            self.metrics.record_batch_size("input_batch_size", size)
         task.done.wait()
         if task.error is not None:
             raise task.error
         return call.response(task.outputs)
 
     def stop(self) -> None:
+        """Run no more batches; answer every request still queued."""
         with self._lock:
             self._stopped = True
+            waiting = [task for queue in self._queues.values() for task in queue.tasks]
+            self._queues.clear()
             self._lock.notify_all()
+        for task in waiting:
+            task.error = ServingError(grpc.StatusCode.UNAVAILABLE, STOPPED)
+            task.done.set()
 
     def _work(self) -> None:
         while True:
@@ -147,20 +170,15 @@ class Batcher:
     def _run(self, batch: list[_Task]) -> None:
         first = batch[0].call
         arguments = {
-            name: tf.concat([task.call.arguments[name] for task in batch], axis=0)
+            name: np.concatenate([task.call.arguments[name] for task in batch], axis=0)
             for name in first.arguments
         }
+        if self.metrics is not None:
+            self.metrics.record_batch_size("processed_batch_size", sum(t.size for t in batch))
         try:
-            outputs = {
-                k: np.asarray(v)
-                for k, v in handlers.call(first.version, first.signature, arguments).items()
-            }
+            outputs = first.version.run(first.signature, arguments, first.outputs)
         except Exception as exc:  # every waiting request gets the error, none hangs
-            error = (
-                exc
-                if isinstance(exc, ServingError)
-                else ServingError(grpc.StatusCode.INTERNAL, str(exc))
-            )
+            error = exc if isinstance(exc, ServingError) else ServingError.internal(exc)
             for task in batch:
                 task.error = error
                 task.done.set()

@@ -1,8 +1,8 @@
 """The gRPC services, on the servicer classes generated in tensorflow-serving-api.
 
 PredictionService (Predict, Classify, GetModelMetadata) and ModelService
-(GetModelStatus, HandleReloadConfigRequest) answer through ``handlers``; every error is
-a status code and message on the wire, never a crash of the server.
+(GetModelStatus, HandleReloadConfigRequest) answer through ``api.ServingApi``; every
+error is a status code and message on the wire, never a crash of the server.
 """
 
 from __future__ import annotations
@@ -21,78 +21,50 @@ from tensorflow_serving.apis import (
 
 from zoo.errors import ConfigError
 from zoo.serve.config import PLATFORM, entry_from_proto
-from zoo.serve.server import handlers
-from zoo.serve.server.models import ModelManager, wait_until
+from zoo.serve.server.api import ServingApi
+from zoo.serve.server.manager import ModelManager
 from zoo.serve.server.status import ServingError, invalid
 
 log = logging.getLogger("zoo.serve")
 
-Recorder = Callable[[str, str, str, float], None]  # (api, model, status code, seconds)
 
-
-def answer(
-    context: grpc.ServicerContext,
-    api: str,
-    model: str,
-    record: Recorder | None,
-    call: Callable[[], Any],
-) -> Any:
-    """Run ``call``; a ServingError (or a bug) becomes a status on the wire."""
-    started = time.perf_counter()
-    code = grpc.StatusCode.OK
+def answer(context: grpc.ServicerContext, call: Callable[[], Any]) -> Any:
+    """Run ``call``; its ServingError becomes the call's status on the wire."""
     try:
         return call()
     except ServingError as exc:
-        code = exc.code
         context.abort(exc.code, exc.message)
-    except Exception as exc:  # a bug is INTERNAL for this request, not the server's end
-        log.exception("%s failed", api)
-        code = grpc.StatusCode.INTERNAL
-        context.abort(code, f"{type(exc).__name__}: {exc}")
-    finally:
-        if record is not None:
-            record(api, model, code.name, time.perf_counter() - started)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(
-        self, manager: ModelManager, predict: Callable[[Any], Any], record: Recorder | None = None
-    ) -> None:
-        self.manager = manager
-        self.predict = predict  # handlers.predict, or the batcher in front of it
-        self.record = record
+    def __init__(self, api: ServingApi) -> None:
+        self.api = api
+
+    def _serve(self, api: str, method: Callable[[Any], Any], request: Any, context: Any) -> Any:
+        name = request.model_spec.name
+        return answer(context, lambda: self.api.call(api, "GRPC", name, lambda: method(request)))
 
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(
-            context, "Predict", request.model_spec.name, self.record, lambda: self.predict(request)
-        )
+        return self._serve("Predict", self.api.predict, request, context)
 
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(
-            context, "Classify", request.model_spec.name, self.record,
-            lambda: handlers.classify(self.manager, request),
-        )  # fmt: skip
+        return self._serve("Classify", self.api.classify, request, context)
 
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(
-            context, "GetModelMetadata", request.model_spec.name, None,
-            lambda: handlers.metadata(self.manager, request),
-        )  # fmt: skip
+        return self._serve("GetModelMetadata", self.api.metadata, request, context)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager, load_timeout: float = 600) -> None:
-        self.manager = manager
+    def __init__(self, api: ServingApi, load_timeout: float = 600) -> None:
+        self.api = api
+        self.manager: ModelManager = api.manager
         self.load_timeout = load_timeout
 
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(
-            context, "GetModelStatus", request.model_spec.name, None,
-            lambda: handlers.model_status(self.manager, request),
-        )  # fmt: skip
+        return answer(context, lambda: self.api.model_status(request))
 
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(context, "HandleReloadConfigRequest", "", None, lambda: self._reload(request))
+        return answer(context, lambda: self._reload(request))
 
     def _reload(self, request: Any) -> Any:
         """Serve exactly the new model list; answer once every new model is available."""
@@ -123,16 +95,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         before = set(self.manager.names())
         self.manager.configure(entries)
         added = [e.name for e in entries if e.name not in before]
-        if not wait_until(lambda: all(self._available(n) for n in added), self.load_timeout):
-            missing = [n for n in added if not self._available(n)]
-            raise ServingError(
-                grpc.StatusCode.UNKNOWN,
-                f"{len(missing)} model(s) did not become available: {', '.join(missing)}",
-            )
+        deadline = time.monotonic() + self.load_timeout
+        while missing := [n for n in added if not self.manager.available(n)]:
+            failed = [error for name in missing for error in self.manager.load_errors(name)]
+            if failed:  # as soon as a load has failed, with its error (it is retried)
+                raise ServingError(grpc.StatusCode.UNKNOWN, failed[0])
+            if time.monotonic() > deadline:
+                raise ServingError(
+                    grpc.StatusCode.UNKNOWN,
+                    f"{len(missing)} model(s) did not become available: {', '.join(missing)}",
+                )
+            time.sleep(0.05)
         return model_management_pb2.ReloadConfigResponse()
-
-    def _available(self, name: str) -> bool:
-        try:
-            return bool(self.manager.resolve(name))
-        except ServingError:
-            return False

@@ -1,10 +1,10 @@
 """The requests of TF Serving's API, answered as TF Serving answers them.
 
-Each function takes a request proto (and the model manager) and returns the response
-proto, or raises ServingError with the status code and message TF Serving sends for the
-same mistake (tensorflow_serving/servables/tensorflow/predict_util.cc, classifier.cc,
-get_model_metadata_impl.cc, model_servers/get_model_status_impl.cc). The gRPC servicers
-and the REST gateway both call these, so both protocols agree.
+Each function takes a request proto and the loaded version it names, and returns the
+response proto, or raises ServingError with the status code and message TF Serving sends
+for the same mistake (tensorflow_serving/servables/tensorflow/predict_util.cc,
+classifier.cc, get_model_metadata_impl.cc, model_servers/get_model_status_impl.cc). The
+gRPC servicers, the REST gateway and warmup all call these, so they agree.
 """
 
 from __future__ import annotations
@@ -25,30 +25,17 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
-from zoo.serve.server.models import AVAILABLE, END, LOADING, UNLOADING, ModelManager, Version
+from zoo.serve.server.loader import Version
 from zoo.serve.server.status import ServingError, invalid
 
 DEFAULT_SIGNATURE = "serving_default"
 SIGNATURE_DEF_FIELD = "signature_def"
-_STATES = {
-    LOADING: get_model_status_pb2.ModelVersionStatus.LOADING,
-    AVAILABLE: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
-    UNLOADING: get_model_status_pb2.ModelVersionStatus.UNLOADING,
-    END: get_model_status_pb2.ModelVersionStatus.END,
-}
-_TF_ERRORS = {
-    tf.errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
-    tf.errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
-    tf.errors.ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    tf.errors.FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-    tf.errors.OutOfRangeError: grpc.StatusCode.OUT_OF_RANGE,
-    tf.errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
-    tf.errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
-}
+_STATES = get_model_status_pb2.ModelVersionStatus.State  # LOADING, AVAILABLE, ... by name
 
 
-def resolve(manager: ModelManager, request: Any) -> Version:
-    """The version a request's model spec names (TF Serving's ServableRequestFromModelSpec)."""
+def model_spec(request: Any) -> tuple[str, int | None, str | None]:
+    """The (name, version, label) a request's model spec names; TF Serving's errors for a
+    spec that names none (ServableRequestFromModelSpec)."""
     if not request.HasField("model_spec"):
         raise invalid("Missing ModelSpec")
     spec = request.model_spec
@@ -56,13 +43,7 @@ def resolve(manager: ModelManager, request: Any) -> Version:
         raise invalid("ModelSpec has no name specified.")
     number = spec.version.value if spec.HasField("version") else None
     label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
-    return manager.resolve(spec.name, number, label)
-
-
-def predict(
-    manager: ModelManager, request: predict_pb2.PredictRequest, *, as_content: bool = False
-) -> predict_pb2.PredictResponse:
-    return run_predict(resolve(manager, request), request, as_content=as_content)
+    return spec.name, number, label
 
 
 @dataclass
@@ -72,18 +53,17 @@ class PredictCall:
 
     version: Version
     signature: str
-    arguments: dict[str, tf.Tensor]
+    arguments: dict[str, np.ndarray]
     outputs: list[str]
     as_content: bool = False
 
-    def run(self) -> dict[str, Any]:
-        return call(self.version, self.signature, self.arguments)
+    def run(self) -> dict[str, np.ndarray]:
+        return self.version.run(self.signature, self.arguments, self.outputs)
 
-    def response(self, outputs: dict[str, Any]) -> predict_pb2.PredictResponse:
+    def response(self, outputs: dict[str, np.ndarray]) -> predict_pb2.PredictResponse:
         response = predict_pb2.PredictResponse(model_spec=_spec(self.version, self.signature))
         for alias in self.outputs:
-            value = outputs[alias]
-            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            array = np.asarray(outputs[alias])
             response.outputs[alias].CopyFrom(tensor_proto(array, as_content=self.as_content))
         return response
 
@@ -147,12 +127,6 @@ def run_predict(
     return checked.response(checked.run())
 
 
-def classify(
-    manager: ModelManager, request: classification_pb2.ClassificationRequest
-) -> classification_pb2.ClassificationResponse:
-    return run_classify(resolve(manager, request), request)
-
-
 def run_classify(
     version: Version, request: classification_pb2.ClassificationRequest
 ) -> classification_pb2.ClassificationResponse:
@@ -172,10 +146,11 @@ def run_classify(
             'Expected classification signature outputs to contain at least one of "classes" '
             f'or "scores". Signature was: {signature}'
         )
-    serialized = _serialized_examples(request.input)
-    outputs = call(version, name, {"inputs": tf.constant(serialized, dtype=tf.string)})
-    classes = outputs["classes"].numpy() if "classes" in outputs else None
-    scores = outputs["scores"].numpy() if "scores" in outputs else None
+    serialized = np.array(_serialized_examples(request.input), dtype=object)
+    wanted = sorted(signature.outputs)
+    outputs = version.run(name, {"inputs": serialized}, wanted)
+    classes = outputs.get("classes")
+    scores = outputs.get("scores")
     response = classification_pb2.ClassificationResponse(model_spec=_spec(version, name))
     rows = (classes if classes is not None else scores).shape
     for row in range(rows[0]):
@@ -189,9 +164,8 @@ def run_classify(
     return response
 
 
-def metadata(
-    manager: ModelManager, request: get_model_metadata_pb2.GetModelMetadataRequest
-) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def check_metadata_request(request: get_model_metadata_pb2.GetModelMetadataRequest) -> None:
+    """TF Serving's checks of a metadata request, before the model is looked up."""
     if not request.HasField("model_spec"):
         raise invalid("Missing ModelSpec")
     if not request.metadata_field:
@@ -199,7 +173,12 @@ def metadata(
     for field in request.metadata_field:
         if field != SIGNATURE_DEF_FIELD:
             raise invalid(f"Metadata field {field} is not supported")
-    version = resolve(manager, request)
+
+
+def metadata(
+    version: Version, request: get_model_metadata_pb2.GetModelMetadataRequest
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    check_metadata_request(request)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = version.name
     response.model_spec.version.value = version.number
@@ -210,17 +189,11 @@ def metadata(
     return response
 
 
-def model_status(
-    manager: ModelManager, request: get_model_status_pb2.GetModelStatusRequest
-) -> get_model_status_pb2.GetModelStatusResponse:
-    """Every version's state, newest first (a version label is ignored, as TF Serving does)."""
-    if not request.HasField("model_spec"):
-        raise invalid("Missing ModelSpec")
-    spec = request.model_spec
-    number = spec.version.value if spec.HasField("version") else None
+def model_status(states: list[tuple[int, Any]]) -> get_model_status_pb2.GetModelStatusResponse:
+    """Every version's state, newest first (``ModelManager.status``'s pairs)."""
     response = get_model_status_pb2.GetModelStatusResponse()
-    for version, state in sorted(manager.status(spec.name, number), reverse=True):
-        entry = response.model_version_status.add(version=version, state=_STATES[state.state])
+    for version, state in sorted(states, reverse=True):
+        entry = response.model_version_status.add(version=version, state=_STATES.Value(state.state))
         entry.status.SetInParent()  # OK, unless the version failed
         if state.error:
             entry.status.error_code = error_codes_pb2.UNKNOWN
@@ -231,7 +204,7 @@ def model_status(
 # --- inputs, outputs, running --------------------------------------------------------------
 
 
-def _inputs(signature: Any, given: Any) -> dict[str, tf.Tensor]:
+def _inputs(signature: Any, given: Any) -> dict[str, np.ndarray]:
     """The request's tensors, checked against the signature as TF Serving checks them."""
     expected, sent = sorted(signature.inputs), sorted(given)
     if len(sent) != len(expected):
@@ -261,8 +234,7 @@ def _inputs(signature: Any, given: Any) -> dict[str, tf.Tensor]:
                 f"Expects arg[{index}] to be {_dtype_name(info.dtype)} but "
                 f"{_dtype_name(proto.dtype)} is provided"
             )
-        _check_shape(alias, value.shape, info.tensor_shape)
-        tensors[alias] = tf.constant(value, dtype=tf.as_dtype(info.dtype))
+        tensors[alias] = value  # its shape is the graph's to accept or refuse, as in TF Serving
     return tensors
 
 
@@ -273,18 +245,6 @@ def _array(proto: Any) -> Any:
         dtype = tf.as_dtype(proto.dtype).as_numpy_dtype
         return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
     return tf.make_ndarray(proto)
-
-
-def _check_shape(alias: str, shape: tuple[int, ...], expected: Any) -> None:
-    """TF Serving leaves this to the first kernel that fails; zoo says which input is wrong."""
-    if expected.unknown_rank:
-        return
-    dims = [d.size for d in expected.dim]
-    if len(shape) != len(dims) or any(d not in (-1, s) for d, s in zip(dims, shape, strict=False)):
-        wanted = "[" + ",".join("?" if d == -1 else str(d) for d in dims) + "]"
-        raise invalid(
-            f"input {alias} has shape [{','.join(map(str, shape))}]; the signature takes {wanted}"
-        )
 
 
 def _output_filter(signature: Any, wanted: Any) -> list[str]:
@@ -299,17 +259,6 @@ def _output_filter(signature: Any, wanted: Any) -> list[str]:
             raise invalid(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
     return list(wanted)
-
-
-def call(version: Version, signature: str, arguments: dict[str, tf.Tensor]) -> dict[str, Any]:
-    """Run a signature; TensorFlow's errors become TF Serving's status codes."""
-    try:
-        return version.function(signature)(**arguments)
-    except tf.errors.OpError as exc:
-        code = next(
-            (c for kind, c in _TF_ERRORS.items() if isinstance(exc, kind)), grpc.StatusCode.UNKNOWN
-        )
-        raise ServingError(code, kernel_message(exc.message)) from None
 
 
 def _serialized_examples(given: Any) -> list[bytes]:
@@ -331,18 +280,8 @@ def _spec(version: Version, signature: str) -> model_pb2.ModelSpec:
 
 
 def _dtype_name(dtype: int) -> str:
-    return tf.as_dtype(dtype).name if dtype != types_pb2.DT_INVALID else "invalid"
-
-
-def kernel_message(message: str) -> str:
-    """The op's own words, as TF Serving's C++ runtime reports them.
-
-    Python's eager runtime wraps them ("Graph execution error: Detected at node ...
-    <stack traces unavailable>"); the message and the node line after it are kept.
-    """
-    marker = "<stack traces unavailable>\n"
-    if marker in message:
-        message = message.split(marker, 1)[1]
-    elif message.startswith("Graph execution error:"):
-        message = message.split("\n", 3)[-1]
-    return message.split(" [Op:", 1)[0].strip()
+    """A dtype as TensorFlow's C++ DataTypeString writes it in TF Serving's messages."""
+    if dtype == types_pb2.DT_INVALID:
+        return "invalid"
+    name = tf.as_dtype(dtype).name
+    return {"float32": "float", "float64": "double", "float16": "half"}.get(name, name)

@@ -16,7 +16,7 @@ import json
 import re
 import ssl
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -30,13 +30,16 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     predict_pb2,
 )
 
+from zoo.serve.options import ServerOptions
 from zoo.serve.protos import SSLConfig
 from zoo.serve.server import handlers
-from zoo.serve.server.models import ModelManager
+from zoo.serve.server.api import ServingApi
 from zoo.serve.server.status import ServingError, invalid
+from zoo.serve.server.versions import INT64_MAX
 
 POST = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -45,29 +48,23 @@ POST = re.compile(
 GET = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I
 )
-HTTP = {
-    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401,
-}  # fmt: skip
+#: The API names the metrics count REST requests under (the gRPC methods' names).
+API_NAMES = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+AS_DICT = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
 
 
 class RestServer:
-    """aiohttp on its own thread and event loop; requests run the handlers in its executor."""
+    """aiohttp on its own thread and event loop; requests run in an executor of their own,
+    with as many threads as requests that may wait for a batch, so REST clients fill
+    batches as gRPC ones do."""
 
-    def __init__(self, manager: ModelManager, predict: Any, options: Any, metrics: Any) -> None:
-        self.manager = manager
-        self.predict = predict
-        self.metrics = metrics
+    def __init__(self, api: ServingApi, options: ServerOptions, threads: int) -> None:
+        self.api = api
         self.host = options.host
         self.port = options.rest_api_port
         self.ssl = _ssl_context(options.ssl_config_file)
         self.max_bytes = options.max_request_mb * 1024 * 1024
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zoo-rest")
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._started = threading.Event()
@@ -80,6 +77,7 @@ class RestServer:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -93,55 +91,44 @@ class RestServer:
         self._loop.run_forever()
 
     async def _handle(self, request: web.Request) -> web.Response:
-        path = request.path
-        if self.metrics is not None and path == self.metrics.path and request.method == "GET":
-            return web.Response(text=self.metrics.exposition(), content_type="text/plain")
-        if not re.fullmatch(r"(?i)/v1/.*", path):
-            return web.Response(status=404, text="Not Found")
-        body = await request.read()
-        started = time.perf_counter()
-        post = POST.fullmatch(path) if request.method == "POST" else None
-        method = post.group(4).lower() if post else ""
-        name = unquote(post.group(1)) if post else ""
-        status, code = None, grpc.StatusCode.OK
+        metrics = self.api.metrics
+        if metrics is not None and request.path == metrics.path and request.method == "GET":
+            return web.Response(text=metrics.exposition(), content_type="text/plain")
         try:
+            body = await request.read()
             result = await self._loop.run_in_executor(
-                None, self._dispatch, request.method, path, body
+                self._executor, self._dispatch, request.method, request.path, body
             )
             status = 200
         except ServingError as exc:
-            code = exc.code
-            result, status = {"error": exc.message}, HTTP.get(exc.code, 500)
-        if self.metrics is not None and post:
-            self.metrics.record(method, name, code.name, time.perf_counter() - started, "REST")
-        text = json.dumps(result, indent=4)
-        return web.Response(status=status, text=text, content_type="application/json")
+            result, status = {"error": exc.message}, exc.http_status
+        except web.HTTPException as exc:  # aiohttp's own refusals (a body too large), as JSON
+            result, status = {"error": exc.reason}, exc.status
+        except Exception as exc:  # a bug: this request's INTERNAL error, in JSON all the same
+            error = ServingError.internal(exc)
+            result, status = {"error": error.message}, error.http_status
+        return web.Response(
+            status=status, text=json.dumps(result, indent=4), content_type="application/json"
+        )
 
     def _dispatch(self, method: str, path: str, body: bytes) -> Any:
         if method == "POST" and (match := POST.fullmatch(path)):
             name, version, label, kind = match.groups()
             spec = _spec(name, version, label)
-            document = _json(body)
-            if kind.lower() == "predict":
-                return self._predict(spec, document)
-            if kind.lower() == "classify":
-                return self._classify(spec, document)
-            raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "Regress is not served by zoo")
+            api, work = API_NAMES[kind.lower()], getattr(self, f"_{kind.lower()}")
+            return self.api.call(api, "REST", spec.name, lambda: work(spec, _json(body)))
         if method == "GET" and (match := GET.fullmatch(path)):
             name, version, label, field = match.groups()
             if not name:
                 raise invalid("Missing model name in request.")
             spec = _spec(name, version, label)
             if field:
-                return self._metadata(spec)
-            request = get_model_status_pb2.GetModelStatusRequest()
-            request.model_spec.CopyFrom(spec)
-            response = handlers.model_status(self.manager, request)
-            return json_format.MessageToDict(
-                response,
-                preserving_proto_field_name=True,
-                always_print_fields_with_no_presence=True,
-            )
+                return self.api.call(
+                    "GetModelMetadata", "REST", spec.name, lambda: self._metadata(spec)
+                )
+            request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+            response = self.api.model_status(request)
+            return json_format.MessageToDict(response, **AS_DICT)
         raise invalid(f"Malformed request: {method} {path}")
 
     def _predict(self, spec: Any, document: dict[str, Any]) -> Any:
@@ -151,7 +138,7 @@ class RestServer:
                 f"JSON Value: {json.dumps(signature_name)} not formatted correctly. "
                 "'signature_name' key must be a string value."
             )
-        version = handlers.resolve(self.manager, _holder(spec))
+        version = self.api.version_of(predict_pb2.PredictRequest(model_spec=spec))
         signature = version.signature_defs.get(signature_name or handlers.DEFAULT_SIGNATURE)
         if signature is None:
             raise invalid(
@@ -169,12 +156,11 @@ class RestServer:
             if row
             else _columnar_inputs(signature, document["inputs"])
         )
-        request = predict_pb2.PredictRequest()
-        request.model_spec.CopyFrom(spec)
+        request = predict_pb2.PredictRequest(model_spec=spec)
         request.model_spec.signature_name = signature_name
         for key, array in tensors.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
-        response = self.predict(request)
+        response = self.api.predict(request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
         return _row_outputs(outputs) if row else _columnar_outputs(outputs)
 
@@ -188,8 +174,7 @@ class RestServer:
             raise invalid("JSON Value: ... Expecting 'examples' value to be an list/array")
         if not examples:
             raise invalid("JSON Value: ... 'examples' value is an empty array")
-        request = classification_pb2.ClassificationRequest()
-        request.model_spec.CopyFrom(spec)
+        request = classification_pb2.ClassificationRequest(model_spec=spec)
         request.model_spec.signature_name = document.get("signature_name", "")
         target = request.input.example_list.examples
         if "context" in document:
@@ -197,7 +182,7 @@ class RestServer:
             target = request.input.example_list_with_context.examples
         for features in examples:
             _example(features, target.add())
-        response = handlers.classify(self.manager, request)
+        response = self.api.classify(request)
         return {
             "results": [
                 [[entry.label, entry.score] for entry in row.classes]
@@ -205,37 +190,33 @@ class RestServer:
             ]
         }
 
+    def _regress(self, spec: Any, document: dict[str, Any]) -> Any:
+        raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "Regress is not served by zoo")
+
     def _metadata(self, spec: Any) -> Any:
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        request.model_spec.CopyFrom(spec)
-        response = handlers.metadata(self.manager, request)
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=spec, metadata_field=[handlers.SIGNATURE_DEF_FIELD]
+        )
+        response = self.api.metadata(request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata["signature_def"].Unpack(signatures)
-        as_dict = {
-            "preserving_proto_field_name": True,
-            "always_print_fields_with_no_presence": True,
-        }
+        response.metadata[handlers.SIGNATURE_DEF_FIELD].Unpack(signatures)
         return {
-            "model_spec": json_format.MessageToDict(response.model_spec, **as_dict),
-            "metadata": {"signature_def": json_format.MessageToDict(signatures, **as_dict)},
+            "model_spec": json_format.MessageToDict(response.model_spec, **AS_DICT),
+            "metadata": {"signature_def": json_format.MessageToDict(signatures, **AS_DICT)},
         }
 
 
-def _spec(name: str, version: str | None, label: str | None) -> Any:
-    from tensorflow_serving.apis import model_pb2
-
+def _spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelSpec:
+    """The model spec a URL names, as TF Serving parses it (http_rest_api_util.cc)."""
     spec = model_pb2.ModelSpec(name=unquote(name))
     if version:
-        spec.version.value = int(version)
+        number = int(version)
+        if number > INT64_MAX:
+            raise invalid(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = number
     elif label:
         spec.version_label = unquote(label)
     return spec
-
-
-def _holder(spec: Any) -> Any:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.CopyFrom(spec)
-    return request
 
 
 def _json(body: bytes) -> dict[str, Any]:

@@ -9,19 +9,19 @@ fails makes the load fail, so a broken version never takes traffic.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
+
+from zoo.serve.server.handlers import run_classify, run_predict
+from zoo.serve.server.loader import Version
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 1000
 
 
-def run_warmup(version: Any) -> int:
+def run_warmup(version: Version) -> int:
     """Run every warmup request of ``version``; returns how many ran."""
-    from zoo.serve.server.handlers import run_classify, run_predict
-
     path = Path(version.path) / WARMUP_FILE
     if not path.is_file():
         return 0

@@ -42,6 +42,11 @@ class ServingModule(tf.Module):
     ) -> None:
         super().__init__(name="zoo_serving")
         self.model = model
+        # The TensorFlow variables behind Keras 3's, tracked directly: without this the
+        # SavedModel's saver restores copies the signatures never read, and loaders that
+        # restore through it (TF Serving, TF1's loader) fail with "Could not find
+        # variable" (keras-team/keras#20095, tensorflow/serving#2250).
+        self.model_variables = [weight.value for weight in model.weights]
         self.labels = tf.constant(labels)
         self.labels_file = tf.saved_model.Asset(str(labels_file))
         self.geometry = geometry

@@ -3,7 +3,11 @@
 Run by ``zoo.export.check`` as a script in a separate Python process, so that what it
 proves holds for any TensorFlow runtime: the SavedModel loads without zoo's code, its
 ops are all TensorFlow's own (no Python-only ops such as ``PyFunc``, which TF Serving's
-C++ runtime cannot run, and no custom ops), and each signature answers.
+C++ runtime cannot run, and no custom ops), and each signature answers when loaded as
+TF Serving loads it: the ``serve`` MetaGraph imported into a session, its variables
+restored through the SavedModel's saver, and each signature run on the tensor names
+its SignatureDef gives (tensorflow/cc/saved_model/loader.cc). A TF2 loader restores by
+object graph instead, and would pass a model TF Serving cannot run.
 
     python standalone_check.py VERSION INPUTS.npz OUTPUTS.npz REPORT.json
 
@@ -46,24 +50,30 @@ def read_inputs(path):
         if kind == ["bytes"]:
             data, offsets = stored[key].tobytes(), stored[f"{signature}/{name}/offsets"]
             value = [data[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-            inputs.setdefault(signature, {})[name] = tf.constant(value)
+            inputs.setdefault(signature, {})[name] = np.array(value, dtype=object)
         else:
-            inputs.setdefault(signature, {})[name] = tf.constant(stored[key])
+            inputs.setdefault(signature, {})[name] = stored[key]
     return inputs
 
 
 def run_signatures(version, inputs_path, outputs_path):
-    """Load the version and run each signature on its inputs; the signatures' names."""
-    loaded = tf.saved_model.load(version)
-    outputs = {}
-    for signature, arguments in read_inputs(inputs_path).items():
-        for name, value in loaded.signatures[signature](**arguments).items():
-            array = value.numpy()
-            if array.dtype == object:
-                array = np.char.decode(array.astype(bytes), "utf-8")
-            outputs[f"{signature}/{name}"] = array
+    """Load the version as TF Serving does; run each signature on its inputs; the
+    signatures' names."""
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], version)
+        outputs = {}
+        for signature, arguments in read_inputs(inputs_path).items():
+            definition = meta_graph.signature_def[signature]
+            fetches = {name: info.name for name, info in definition.outputs.items()}
+            feeds = {definition.inputs[name].name: value for name, value in arguments.items()}
+            for name, array in session.run(fetches, feeds).items():
+                if array.dtype == object:
+                    array = np.char.decode(array.astype(bytes), "utf-8")
+                outputs[f"{signature}/{name}"] = array
     np.savez(outputs_path, **outputs)
-    return sorted(loaded.signatures)
+    return sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
 
 
 def main(version, inputs_path, outputs_path, report_path):

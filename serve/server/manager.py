@@ -1,11 +1,14 @@
-"""The models the embedded server serves: versions found on disk, loaded, warmed, swapped.
+"""The models the embedded server serves: versions found, loaded, warmed, swapped, retried.
 
-Like TF Serving's file-system source and manager: each model's base path is polled; the
-integer versions its policy wants (latest N, all, specific) are loaded, their warmup
-records run, and only then made available; versions the policy no longer wants are
-unloaded after their replacement is in. A version that fails to load is reported in
-GetModelStatus and the others keep serving. A request holds the version it resolved, so
-a swap never fails a request in flight.
+As TF Serving's manager: each model's base path is scanned (``versions.py``: the folders
+and the version policy); the versions the policy wants are loaded (``loader.py``), their
+warmup records run, and only then made available; versions the policy no longer wants
+are unloaded once something it wants is serving. A version that fails to load is tried
+again after ``retry_interval`` seconds, up to ``max_retries`` more times, as TF Serving's
+--max_num_load_retries and --load_retry_interval_micros do (a version still being
+written is served once it is whole); then it is reported in GetModelStatus with its
+error while the others keep serving. A request holds the version it resolved, so a swap
+never fails a request in flight.
 """
 
 from __future__ import annotations
@@ -13,44 +16,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
-import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from zoo.serve.config import ModelEntry
-from zoo.serve.server.status import ServingError
-from zoo.serve.server.warmup import run_warmup
+from zoo.serve.server.loader import SessionOptions, Version, load_version
+from zoo.serve.server.status import ServingError, invalid
+from zoo.serve.server.versions import versions_on_disk, wanted_versions
 
 log = logging.getLogger("zoo.serve")
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
 
 
-@dataclass
-class Version:
-    """One loaded version of a model: its functions and the signature defs clients see."""
+@dataclass(frozen=True)
+class LoadPolicy:
+    """How failed loads are retried (TF Serving's defaults: 5 more tries, a minute apart)."""
 
-    name: str
-    number: int
-    path: Path
-    loaded: Any
-    signature_defs: dict[str, meta_graph_pb2.SignatureDef]
-
-    def function(self, signature: str) -> Any:
-        return self.loaded.signatures[signature]
+    max_retries: int = 5
+    retry_interval: float = 60.0
 
 
 @dataclass
 class VersionState:
-    """What GetModelStatus reports of a version: its state, and an error if it failed."""
+    """What GetModelStatus reports of a version, and its load attempts so far."""
 
     state: str
     error: str = ""
+    failures: int = 0
+    retry_at: float = 0.0
 
 
 @dataclass
@@ -63,8 +60,17 @@ class Model:
 class ModelManager:
     """Loads and serves the versions of every configured model; thread-safe."""
 
-    def __init__(self, entries: Sequence[ModelEntry], *, warmup: bool = True) -> None:
+    def __init__(
+        self,
+        entries: Sequence[ModelEntry],
+        *,
+        warmup: Callable[[Version], object] | None = None,
+        session: SessionOptions | None = None,
+        retries: LoadPolicy | None = None,
+    ) -> None:
         self.warmup = warmup
+        self.session = session or SessionOptions()
+        self.retries = retries or LoadPolicy()
         self._lock = threading.RLock()
         self._models: dict[str, Model] = {}
         self._scanning = threading.Lock()
@@ -90,7 +96,9 @@ class ModelManager:
         """Re-scan every ``seconds`` (TF Serving's --file_system_poll_wait_seconds); 0: never."""
         if seconds <= 0:
             return
-        self._poller = threading.Thread(target=self._poll_loop, args=(seconds,), daemon=True)
+        self._poller = threading.Thread(
+            target=self._poll_loop, args=(seconds,), daemon=True, name="zoo-poll"
+        )
         self._poller.start()
 
     def stop(self) -> None:
@@ -111,37 +119,51 @@ class ModelManager:
         One scan at a time: the poller and a config reload never load a version twice.
         """
         with self._scanning:
-            self._scan()
+            for name in self.names():
+                with self._lock:
+                    model = self._models.get(name)
+                if model is not None:
+                    self._scan(model)
 
-    def _scan(self) -> None:
-        for name in list(self._models):
-            model = self._models.get(name)
-            if model is None:
-                continue
-            wanted = _wanted_versions(model.entry, _versions_on_disk(model.entry.base_path))
-            for number in sorted(wanted):
-                if (
-                    number not in model.versions
-                    and model.states.get(number, VersionState("")).state != END
-                ):
-                    self._load(model, number)
-            with self._lock:
-                for number in list(model.versions):
-                    if number not in wanted and _has_available(model, wanted):
-                        self._unload(model, number)
+    def _scan(self, model: Model) -> None:
+        wanted = wanted_versions(model.entry, versions_on_disk(model.entry.base_path))
+        for number in sorted(wanted):
+            if number not in model.versions and self._due(model.states.get(number)):
+                self._load(model, number, wanted[number])
+        with self._lock:
+            if any(number in model.versions for number in wanted):
+                for number in [n for n in model.versions if n not in wanted]:
+                    self._unload(model, number)
 
-    def _load(self, model: Model, number: int) -> None:
+    def _due(self, state: VersionState | None) -> bool:
+        """Never tried, or failed with retries left and its interval past."""
+        if state is None:
+            return True
+        if state.state != LOADING or not state.failures:
+            return False
+        return time.monotonic() >= state.retry_at
+
+    def _load(self, model: Model, number: int, path: Path) -> None:
         entry = model.entry
-        path = Path(entry.base_path) / str(number)
-        model.states[number] = VersionState(LOADING)
+        state = model.states.setdefault(number, VersionState(LOADING))
         try:
-            version = load_version(entry.name, number, path)
-            if self.warmup:
-                run_warmup(version)
+            version = load_version(entry.name, number, path, self.session)
+            if self.warmup is not None:
+                self.warmup(version)
         except Exception as exc:  # the old versions keep serving; the status says why
             message = " ".join(str(exc).split())[:1000]
-            log.error("model %s version %d failed to load: %s", entry.name, number, message)
-            model.states[number] = VersionState(END, f"{type(exc).__name__}: {message}")
+            state.error = f"{type(exc).__name__}: {message}"
+            state.failures += 1
+            if state.failures > self.retries.max_retries:
+                state.state = END
+                log.error("model %s version %d failed to load: %s", entry.name, number, message)
+            else:
+                state.retry_at = time.monotonic() + self.retries.retry_interval
+                log.warning(
+                    "model %s version %d failed to load (attempt %d of %d), retrying in %gs: %s",
+                    entry.name, number, state.failures, self.retries.max_retries + 1,
+                    self.retries.retry_interval, message,
+                )  # fmt: skip
             return
         with self._lock:
             model.versions[number] = version
@@ -172,10 +194,7 @@ class ModelManager:
             if label:
                 number = model.entry.labels.get(label)
                 if number is None:
-                    raise ServingError(
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                        f"Unrecognized servable version label: {label}",
-                    )
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = number
             if version is not None:
                 found = model.versions.get(version)
@@ -197,8 +216,7 @@ class ModelManager:
             model = self._models.get(name)
             if model is None:
                 raise ServingError(
-                    grpc.StatusCode.NOT_FOUND,
-                    f"Could not find any versions of model {name}",
+                    grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}"
                 )
             states = sorted(model.states.items())
             if version is not None:
@@ -210,11 +228,18 @@ class ModelManager:
                     )
             return states
 
-    def status_available(self, name: str) -> list[int]:
+    def available(self, name: str) -> list[int]:
         """The versions of ``name`` that are serving now."""
         with self._lock:
             model = self._models.get(name)
             return sorted(model.versions) if model else []
+
+    def load_errors(self, name: str) -> list[str]:
+        """The errors of the versions of ``name`` whose last load attempt failed."""
+        with self._lock:
+            model = self._models.get(name)
+            states = model.states.values() if model else ()
+            return [s.error for s in states if s.error and s.state in (LOADING, END)]
 
     def names(self) -> list[str]:
         with self._lock:
@@ -224,43 +249,3 @@ class ModelManager:
         """True when every model has at least one available version (the readiness probe)."""
         with self._lock:
             return all(model.versions for model in self._models.values())
-
-
-def load_version(name: str, number: int, path: Path) -> Version:
-    """Load one SavedModel version and read its signature defs from saved_model.pb."""
-    proto = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
-    signature_defs = dict(proto.meta_graphs[0].signature_def)
-    signature_defs.pop("__saved_model_init_op", None)
-    loaded = tf.saved_model.load(str(path))
-    return Version(name, number, path, loaded, signature_defs)
-
-
-def _versions_on_disk(base: Path) -> list[int]:
-    base = Path(base)
-    if not base.is_dir():
-        return []
-    return sorted(
-        int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()
-    )
-
-
-def _wanted_versions(entry: ModelEntry, available: list[int]) -> set[int]:
-    if entry.policy == "all":
-        return set(available)
-    if entry.policy == "specific":
-        return set(entry.versions) & set(available)
-    return set(available[-entry.latest :]) if available else set()
-
-
-def _has_available(model: Model, wanted: set[int]) -> bool:
-    """Unload an old version only once something the policy wants is serving."""
-    return any(number in model.versions for number in wanted)
-
-
-def wait_until(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

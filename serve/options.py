@@ -30,6 +30,8 @@ class ServerOptions:
     model_name: str = "default"
     model_base_path: str = ""
     file_system_poll_wait_seconds: int = 1
+    max_num_load_retries: int = 5  # a failed load is tried again this many times
+    load_retry_interval_micros: int = 60_000_000  # ... this long apart
     enable_batching: bool = False
     batching_parameters_file: str = ""
     enable_model_warmup: bool = True
@@ -57,6 +59,9 @@ class ServerOptions:
         for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} takes 0 (TensorFlow's choice) or more threads")
+        for name in ("max_num_load_retries", "load_retry_interval_micros"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} takes 0 or more")
         for name in (
             "model_config_file",
             "batching_parameters_file",

@@ -9,9 +9,11 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from zoo.fs import write_text
+from zoo.serve.options import ServerOptions
 from zoo.serve.protos import BatchingParameters, MonitoringConfig
-from zoo.serve.server.flags import ServerOptions
-from zoo.serve.server.metrics import DEFAULT_PATH
+
+#: Where TF Serving publishes Prometheus metrics unless its monitoring config says otherwise.
+METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @dataclass(frozen=True)
@@ -79,5 +81,5 @@ def monitoring_text() -> str:
     """A --monitoring_config_file: Prometheus metrics at TF Serving's path."""
     config = MonitoringConfig()
     config.prometheus_config.enable = True
-    config.prometheus_config.path = DEFAULT_PATH
+    config.prometheus_config.path = METRICS_PATH
     return text_format.MessageToString(config)
