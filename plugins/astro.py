@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo import hookimpl
 from zoo.errors import SpecError
-from zoo.registry_file import builtin_specs
+from zoo.registry_file import builtin_hook
 
 MIN_SIZE, MAX_SIZE = 48, 128
 MAX_BANDS = 5
@@ -78,7 +77,4 @@ def _conv_bn_relu(
     return keras.layers.ReLU(name=f"{block}_out" if out else f"{name}_relu")(x)
 
 
-@hookimpl
-def register_backbones(register):
-    for spec in builtin_specs(__name__):
-        register(spec)
+register_backbones = builtin_hook(__name__)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zoo import hookimpl
 from zoo.errors import SpecError
 from zoo.plugins.keras_applications import application
-from zoo.registry_file import builtin_specs
+from zoo.registry_file import builtin_hook
 
 if TYPE_CHECKING:
     import keras
@@ -234,7 +233,4 @@ def _inception_c(x: Any, block: str) -> Any:
     return _concat([branch_0, branch_1, branch_2, branch_3], block)
 
 
-@hookimpl
-def register_backbones(register):
-    for spec in builtin_specs(__name__):
-        register(spec)
+register_backbones = builtin_hook(__name__)

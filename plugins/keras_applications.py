@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo import hookimpl
 from zoo.errors import SpecError
-from zoo.registry_file import builtin_specs
+from zoo.registry_file import builtin_hook
 
 
 def application(input_shape: tuple[int, int, int], application: str, **kwargs: Any) -> Any:
@@ -34,7 +33,4 @@ def application(input_shape: tuple[int, int, int], application: str, **kwargs: A
     )
 
 
-@hookimpl
-def register_backbones(register):
-    for spec in builtin_specs(__name__):
-        register(spec)
+register_backbones = builtin_hook(__name__)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo import hookimpl
 from zoo.plugins.keras_applications import application
-from zoo.registry_file import builtin_specs
+from zoo.registry_file import builtin_hook
 
 
 def resnet50(input_shape: tuple[int, int, int]) -> Any:
@@ -25,7 +24,4 @@ def resnet50_v2(input_shape: tuple[int, int, int]) -> Any:
     return application(input_shape, "ResNet50V2")
 
 
-@hookimpl
-def register_backbones(register):
-    for spec in builtin_specs(__name__):
-        register(spec)
+register_backbones = builtin_hook(__name__)

@@ -2,13 +2,14 @@
 generated in tensorflow-serving-api.
 
 Large messages are allowed (images in batches), UNAVAILABLE is retried with exponential
-backoff (a server still loading, a queue momentarily full), every call has a deadline,
-and TLS (with a client certificate for mutual TLS) is one argument away.
+backoff (a server still loading, a queue momentarily full) by gRPC's own retry policy,
+given in the channel's service config, every call has a deadline, and TLS (with a client
+certificate for mutual TLS) is one argument away.
 """
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,22 @@ from tensorflow_serving.apis import (
 )
 
 MAX_MESSAGE = 256 * 1024 * 1024
-RETRIED = (grpc.StatusCode.UNAVAILABLE,)
+SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
+#: gRPC caps a retry policy at 5 attempts.
+MAX_ATTEMPTS = 5
+
+
+def retry_policy(retries: int, backoff: float) -> str:
+    """A gRPC service config retrying UNAVAILABLE ``retries`` times, backoff doubling."""
+    policy = {
+        "maxAttempts": min(retries + 1, MAX_ATTEMPTS),
+        "initialBackoff": f"{backoff}s",
+        "maxBackoff": f"{backoff * 2 ** max(retries - 1, 0)}s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    names = [{"service": service} for service in SERVICES]
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
 
 
 @dataclass(frozen=True)
@@ -57,10 +73,18 @@ class ServingClient:
         tls: TLS | None = None,
         server_name: str | None = None,
     ) -> None:
-        options = [
+        """``retries`` (0 to 4): how often UNAVAILABLE is tried again, ``backoff`` seconds
+        after the first failure and twice as long after each next one (with gRPC's jitter)."""
+        options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE),  # a large request is retried too
         ]
+        if retries > 0:
+            options += [("grpc.enable_retries", 1)]
+            options += [("grpc.service_config", retry_policy(retries, backoff))]
+        else:
+            options += [("grpc.enable_retries", 0)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
         self.channel = (
@@ -71,8 +95,6 @@ class ServingClient:
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
 
     def close(self) -> None:
         self.channel.close()
@@ -140,16 +162,7 @@ class ServingClient:
         return {s.version: states.Name(s.state) for s in response.model_version_status}
 
     def _call(self, method: Any, request: Any) -> Any:
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                return method(request, timeout=self.timeout)
-            except grpc.RpcError as exc:
-                if exc.code() not in RETRIED or attempt == self.retries:
-                    raise
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        return method(request, timeout=self.timeout)
 
 
 def model_spec(

@@ -21,11 +21,6 @@ DEFAULT_REST_PORT = 8501
 
 
 @hookimpl
-def register_backbones(register):  # noqa: ARG001 - serving adds no backbones
-    """zoo.serve registers commands only."""
-
-
-@hookimpl
 def register_commands(cli: click.Group) -> None:
     cli.add_command(serve_command)
     cli.add_command(predict_command)

@@ -59,6 +59,14 @@ def test_tf_config_is_checked_before_anything_starts():
             read_cluster({"TF_CONFIG": wrong})
 
 
+def test_the_keras_internals_patched_for_clusters_are_as_the_patches_expect():
+    """zoo.train.keras_compat replaces two private Keras functions for multi-worker fit;
+    this fails when a Keras release changes them, before any cluster run could."""
+    from zoo.train import keras_compat
+
+    assert keras_compat.changed_internals() == []
+
+
 @pytest.fixture(scope="module")
 def galaxies(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")

@@ -131,3 +131,35 @@ def test_model_status_over_grpc(server):
     (status,) = reply.model_version_status
     assert status.version == 123
     assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+
+def test_the_client_retries_unavailable_with_grpcs_retry_policy(server):
+    """A server that comes up half a second after the call began: gRPC's retry policy
+    (backoff 0.2 s, doubling) carries the call through; without retries it fails at once."""
+    import threading
+    import time
+
+    from zoo.serve.client import ServingClient
+
+    port = free_port()
+    options = ServerOptions(port=port, model_config_file=server.options.model_config_file)
+    started_servers = []
+
+    def start_late():
+        started_servers.append(EmbeddedServer(options))
+        started_servers[0].start()
+
+    with ServingClient(f"127.0.0.1:{port}", retries=0, timeout=10) as impatient:
+        with pytest.raises(grpc.RpcError) as caught:
+            impatient.status("tf1")
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    starter = threading.Timer(0.5, start_late)
+    started = time.monotonic()
+    starter.start()
+    try:
+        with ServingClient(f"127.0.0.1:{port}", retries=4, timeout=10) as patient:
+            assert patient.status("tf1") == {123: "AVAILABLE"}
+        assert time.monotonic() - started >= 0.5
+    finally:
+        starter.join()
+        started_servers[0].stop(grace=1)

@@ -5,6 +5,7 @@ Importing zoo is cheap: TensorFlow loads only when a model is built or run.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 from zoo.build import create_backbone
@@ -40,7 +41,10 @@ from zoo.plugin_loader import get_registry, load_registry
 from zoo.registry import Registry
 from zoo.spec import BackboneSpec, WeightSource
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml
+    __version__ = importlib.metadata.version("zoo")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def finetune(*args: Any, **kwargs: Any) -> Any:

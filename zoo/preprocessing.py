@@ -76,8 +76,3 @@ def asinh_stretch(x: Any, softening: float = 1.0) -> Any:
 def _median(values: Any) -> Any:
     ordered = tf.sort(values, axis=1)
     return ordered[:, tf.shape(ordered)[1] // 2]
-
-
-def preprocessing_layer(scheme: str, name: str = "preprocessing") -> Preprocessing:
-    """The Keras layer for a spec's preprocessing scheme."""
-    return Preprocessing(scheme, name=name)

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from zoo.errors import RegistryFileError, SpecError, ZooError
+from zoo.hookspecs import hookimpl
 from zoo.spec import MODEL_FILE_BUILDER, MODEL_FILE_LAYER_MODULES, BackboneSpec, WeightSource
 
 _HOW = ("build", "base", "source")
@@ -107,6 +108,20 @@ def builtin_specs(module: str) -> list[BackboneSpec]:
     """
     prefix = f"{module}:"
     return [e.spec for e in _builtin_entries() if e.spec.build_path.startswith(prefix)]
+
+
+def builtin_hook(module: str) -> Callable[[Callable[..., None]], None]:
+    """A built-in plugin's ``register_backbones``: its specs from the packaged registry.yaml.
+
+    In the plugin module: ``register_backbones = builtin_hook(__name__)``.
+    """
+
+    @hookimpl
+    def register_backbones(register: Callable[..., None]) -> None:
+        for spec in builtin_specs(module):
+            register(spec)
+
+    return register_backbones
 
 
 def _load_backbones(path: Path) -> dict[str, Any]:

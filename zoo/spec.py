@@ -7,7 +7,7 @@ here imports TensorFlow: listing and inspecting backbones must stay instant.
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -238,12 +238,9 @@ class BackboneSpec:
         """The build callable, importing its module now if it was given as a string."""
         if callable(self.build):
             return self.build
-        module_name, _, attribute = self.build.partition(":")
         try:
-            target: Any = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError) as exc:
+            target: Any = pkgutil.resolve_name(self.build)
+        except (ImportError, AttributeError, ValueError) as exc:
             raise SpecError(
                 f"backbone '{self.name}': cannot load its builder {self.build!r}: {exc}"
             ) from exc

@@ -26,7 +26,6 @@ from zoo.data.images import ImageGeometry
 from zoo.export.manifest import IMAGE_FEATURE
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
-PREDICT_METHOD = "tensorflow/serving/predict"
 
 
 class ServingModule(tf.Module):

@@ -13,22 +13,64 @@ tensorflow/tensorflow#72388), while a cluster of one works:
 The first only needs the batch's shapes, which one worker's part has; the second needs
 the mean across replicas, which ``axis=None`` gives. Both patches act only in
 multi-worker mode and leave every other path to Keras. ``apply()`` is idempotent.
+
+Both replace private functions of Keras, so ``apply()`` first checks that they are still
+there with the parameters the patches take (``changed_internals``); when a Keras release
+changes them, the patches are left out with a warning instead of breaking Keras, and
+tests/test_cluster.py's check of the same fails, so the change is seen.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from typing import Any
 
 import keras
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as tf_trainer
 
+from zoo.errors import TrainingWarning
+
 _PATCHED = "_zoo_multi_worker_patch"
+#: The Keras internals patched, with the parameters the patches expect them to take.
+PATCHED_INTERNALS = {
+    "keras.src.backend.tensorflow.trainer.reduce_per_replica": ["values", "strategy", "reduction"],
+    "keras.src.backend.tensorflow.trainer.TensorFlowTrainer._maybe_symbolic_build": [
+        "self", "iterator", "data_batch",
+    ],
+    "keras.src.backend.tensorflow.trainer.TensorFlowTrainer._symbolic_build": [
+        "self", "iterator", "data_batch",
+    ],
+}  # fmt: skip
+
+
+def changed_internals() -> list[str]:
+    """The patched internals this Keras lacks or gives other parameters; [] when all match."""
+    changed = []
+    for path, parameters in PATCHED_INTERNALS.items():
+        target: Any = tf_trainer
+        for name in path.removeprefix(tf_trainer.__name__ + ".").split("."):
+            target = getattr(target, name, None)
+        if target is None:
+            changed.append(f"{path} is gone")
+        elif list(inspect.signature(target).parameters) != parameters:
+            changed.append(f"{path} takes {list(inspect.signature(target).parameters)}")
+    return changed
 
 
 def apply() -> None:
-    """Install both fixes (once)."""
+    """Install both fixes (once), if the Keras internals they replace are as expected."""
     if getattr(tf_trainer, _PATCHED, False):
+        return
+    changed = changed_internals()
+    if changed:
+        warnings.warn(
+            f"Keras {keras.__version__} changed the internals zoo patches for multi-worker "
+            f"training ({'; '.join(changed)}); training on a cluster uses Keras as it is",
+            TrainingWarning,
+            stacklevel=2,
+        )
         return
     reduce_per_replica = tf_trainer.reduce_per_replica
     symbolic_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
