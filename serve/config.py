@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -17,6 +18,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from zoo.errors import ConfigError
 
 PLATFORM = "tensorflow"
+VersionPolicy = Literal["latest", "all", "specific"]
+POLICIES: tuple[str, ...] = get_args(VersionPolicy)
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,14 @@ class ModelEntry:
 
     name: str
     base_path: Path
-    policy: str = "latest"
+    policy: VersionPolicy = "latest"
     latest: int = 1
     versions: tuple[int, ...] = ()
     labels: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
-        if self.policy not in ("latest", "all", "specific"):
+        if self.policy not in POLICIES:
             raise ConfigError(
                 f"model '{self.name}': version policy must be latest, all or specific"
             )

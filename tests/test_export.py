@@ -243,9 +243,9 @@ def test_a_tf1_meta_graph_backbone_exports(tmp_path):
     tf1 = write_tf1_model(tmp_path / "tf1")
     data = tmp_path / "grey"
     write_synthetic_dataset(data, CLASSES, 8, 16, 1, seed=3)
-    options = {"input_tensor": "X:0", "feature_tensor": "ConvLayer_output:0"}
+    options = zoo.ModelFileOptions(input_tensor="X:0", feature_tensor="ConvLayer_output:0")
     _, done = export_of(
-        tmp_path, tf1["meta"], data, check=True, strategy="head", backbone_options=options
+        tmp_path, tf1["meta"], data, check=True, strategy="head", model_file=options
     )
     assert done.manifest["input"]["channels"] == 1 and "classify" in done.manifest["signatures"]
 

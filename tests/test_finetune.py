@@ -412,7 +412,7 @@ def test_a_model_file_cut_at_a_layer_gets_blocks_and_fine_tunes_them(workspace, 
         unfreeze=1,
         epochs=2,
         finetune_epochs=1,
-        backbone_options={"feature_layer": "features"},
+        model_file=zoo.ModelFileOptions(feature_layer="features"),
         progress=False,
     )
     names = [p.name for p in result.phases]

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import zoo
 from helpers import write_tf1_model
-from zoo import WeightsError, load_registry
+from zoo import LoadRules, ModelFileOptions, WeightsError, load_registry
 from zoo.cli import cli
 from zoo.weights.loading import load_weights
 
@@ -85,7 +85,9 @@ def write_legacy_weights(model, path):
 )
 def test_each_format_loads_to_identical_features(reference, images, fmt, kind):
     expected, files = reference
-    model = zoo.create_backbone("astro_cnn", weights=files[fmt], input_shape=SHAPE, strict=True)
+    model = zoo.create_backbone(
+        "astro_cnn", weights=files[fmt], input_shape=SHAPE, rules=LoadRules(strict=True)
+    )
     report = model.load_report
     assert report.kind == kind
     assert len(report.matched) == len(model.weights)
@@ -159,14 +161,20 @@ def test_shape_mismatch_is_reported_and_strict_fails(reference, tmp_path):
 def test_skip_and_rename(reference):
     _, files = reference
     model = zoo.create_backbone(
-        "astro_cnn", weights=files["legacy_weights_h5"], input_shape=SHAPE, skip=[r"^block3_"]
+        "astro_cnn",
+        weights=files["legacy_weights_h5"],
+        input_shape=SHAPE,
+        rules=LoadRules(skip=[r"^block3_"]),
     )
     report = model.load_report
     assert all(name.startswith("block3_") for name in report.skipped) and report.skipped
     assert set(report.missing) == {v.path for v in model.weights if v.path.startswith("block3_")}
     with pytest.raises(WeightsError, match="no variable of .* matched the model"):
         zoo.create_backbone(
-            "astro_cnn", weights=files["legacy_weights_h5"], input_shape=SHAPE, rename=[("^", "x_")]
+            "astro_cnn",
+            weights=files["legacy_weights_h5"],
+            input_shape=SHAPE,
+            rules=LoadRules(rename=[("^", "x_")]),
         )
 
 
@@ -212,7 +220,8 @@ def test_tf1_name_based_checkpoint_loads_by_rules(tf1_model):
 
 def test_meta_graph_becomes_a_trainable_exportable_backbone(tf1_model, tmp_path):
     model = zoo.create_backbone(
-        tf1_model["meta"], input_tensor="X:0", feature_tensor="ConvLayer_output:0"
+        tf1_model["meta"],
+        model_file=ModelFileOptions(input_tensor="X:0", feature_tensor="ConvLayer_output:0"),
     )
     report = model.load_report
     assert len(report.matched) == 6 and "global_step" in report.skipped
@@ -237,7 +246,9 @@ def test_meta_graph_becomes_a_trainable_exportable_backbone(tf1_model, tmp_path)
 
 
 def test_meta_graph_feature_map_is_pooled(tf1_model):
-    model = zoo.create_backbone(tf1_model["meta"], input_tensor="X:0", feature_tensor="Relu:0")
+    model = zoo.create_backbone(
+        tf1_model["meta"], model_file=ModelFileOptions(input_tensor="X:0", feature_tensor="Relu:0")
+    )
     assert tuple(model.outputs[0].shape) == (None, 8)
     assert len(model.load_report.matched) == 6
     np.testing.assert_allclose(model(tf1_model["inputs"]), tf1_model["features"], atol=1e-5)
@@ -245,11 +256,17 @@ def test_meta_graph_feature_map_is_pooled(tf1_model):
 
 def test_meta_graph_errors_name_the_file_and_tensor(tf1_model):
     with pytest.raises(WeightsError, match=r"model.ckpt-1.meta has no tensor 'Conv_output:0'"):
-        zoo.create_backbone(tf1_model["meta"], input_tensor="X:0", feature_tensor="Conv_output:0")
+        zoo.create_backbone(
+            tf1_model["meta"],
+            model_file=ModelFileOptions(input_tensor="X:0", feature_tensor="Conv_output:0"),
+        )
     with pytest.raises(WeightsError, match="name its image input and feature tensors"):
         zoo.create_backbone(tf1_model["meta"])
     with pytest.raises(WeightsError, match=r"also depend on placeholder\(s\) y:0"):
-        zoo.create_backbone(tf1_model["meta"], input_tensor="X:0", feature_tensor="Mean:0")
+        zoo.create_backbone(
+            tf1_model["meta"],
+            model_file=ModelFileOptions(input_tensor="X:0", feature_tensor="Mean:0"),
+        )
     with pytest.raises(WeightsError, match="is a TF1 meta graph: pass it as the source"):
         zoo.create_backbone("astro_cnn", weights=tf1_model["meta"], input_shape=SHAPE)
 
@@ -309,13 +326,15 @@ def test_savedmodel_source_and_its_errors(reference, images, tmp_path):
     np.testing.assert_allclose(loaded(images).numpy(), expected, atol=1e-5)
     assert loaded.trainable_weights  # fine-tunable
     with pytest.raises(WeightsError, match="has no signature 'nope' .*serving_default"):
-        zoo.create_backbone(str(tmp_path / "sm"), signature="nope")
+        zoo.create_backbone(str(tmp_path / "sm"), model_file=ModelFileOptions(signature="nope"))
     with pytest.raises(WeightsError, match="has no output 'logits' .*output_0"):
-        zoo.create_backbone(str(tmp_path / "sm"), output="logits")
+        zoo.create_backbone(str(tmp_path / "sm"), model_file=ModelFileOptions(output="logits"))
     with pytest.raises(WeightsError, match="is a SavedModel, a self-describing model"):
         zoo.create_backbone("astro_cnn", weights=tmp_path / "sm", input_shape=SHAPE)
     with pytest.raises(WeightsError, match="carries no Keras metadata"):
-        zoo.create_backbone(str(tmp_path / "sm"), feature_layer="block3_out")
+        zoo.create_backbone(
+            str(tmp_path / "sm"), model_file=ModelFileOptions(feature_layer="block3_out")
+        )
 
     loaded.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     loaded.fit(images, np.ones((3, 128), "float32"), epochs=1, verbose=0)
@@ -339,13 +358,19 @@ def test_keras2_savedmodel_is_cut_at_a_layer(tmp_path, zoo_home):
     batch = np.random.default_rng(4).random((2, 16, 16, 2), dtype="float32")
     expected = tf_keras.Model(images, pooled)(batch).numpy()
 
-    cut = zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="gap")
+    cut = zoo.create_backbone(
+        str(tmp_path / "keras2"), model_file=ModelFileOptions(feature_layer="gap")
+    )
     np.testing.assert_allclose(cut(batch).numpy(), expected, atol=1e-6)
     assert list((zoo_home / "sources").iterdir())  # the cut is cached
-    conv = zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="conv")
+    conv = zoo.create_backbone(
+        str(tmp_path / "keras2"), model_file=ModelFileOptions(feature_layer="conv")
+    )
     assert tuple(conv.outputs[0].shape) == (None, 6)
     with pytest.raises(WeightsError, match="no layer named 'fc'; its last layers are .*probs"):
-        zoo.create_backbone(str(tmp_path / "keras2"), feature_layer="fc")
+        zoo.create_backbone(
+            str(tmp_path / "keras2"), model_file=ModelFileOptions(feature_layer="fc")
+        )
 
 
 def test_full_keras_models_cut_at_a_layer(reference, images, tmp_path):
@@ -357,12 +382,18 @@ def test_full_keras_models_cut_at_a_layer(reference, images, tmp_path):
     classifier.save(tmp_path / "classifier.keras")
     classifier.save(tmp_path / "classifier.h5")
     for path in (tmp_path / "classifier.keras", tmp_path / "classifier.h5"):
-        cut = zoo.create_backbone(str(path), feature_layer="dihedral_pool")
+        cut = zoo.create_backbone(
+            str(path), model_file=ModelFileOptions(feature_layer="dihedral_pool")
+        )
         np.testing.assert_allclose(cut(images, training=False).numpy(), expected, atol=1e-5)
-        spatial = zoo.create_backbone(str(path), feature_layer="block3_out")
+        spatial = zoo.create_backbone(
+            str(path), model_file=ModelFileOptions(feature_layer="block3_out")
+        )
         assert tuple(spatial.outputs[0].shape) == (None, 128)  # a feature map is pooled
     with pytest.raises(WeightsError, match="has no layer named 'fc7'; its last layers are .*probs"):
-        zoo.create_backbone(str(tmp_path / "classifier.keras"), feature_layer="fc7")
+        zoo.create_backbone(
+            str(tmp_path / "classifier.keras"), model_file=ModelFileOptions(feature_layer="fc7")
+        )
 
 
 def test_keras_files_load_in_safe_mode_unless_told(tmp_path):
@@ -373,7 +404,9 @@ def test_keras_files_load_in_safe_mode_unless_told(tmp_path):
     )
     with pytest.raises(WeightsError, match="safe_mode=False only if you trust it"):
         zoo.create_backbone(str(tmp_path / "lambda.keras"))
-    model = zoo.create_backbone(str(tmp_path / "lambda.keras"), safe_mode=False)
+    model = zoo.create_backbone(
+        str(tmp_path / "lambda.keras"), model_file=ModelFileOptions(safe_mode=False)
+    )
     np.testing.assert_allclose(model(np.ones((1, 8, 8, 1), "float32")), [[2.0]])
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from zoo.build import create_backbone
+from zoo.build import LoadRules, ModelFileOptions, create_backbone
 from zoo.errors import (
     ClusterMemberLost,
     ConfigError,
@@ -106,6 +106,8 @@ __all__ = [
     "get_registry",
     "get_spec",
     "hookimpl",
+    "LoadRules",
+    "ModelFileOptions",
     "list_backbones",
     "load_registry",
     "load_run",

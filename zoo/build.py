@@ -7,7 +7,9 @@ the spec kept beside the model for the steps that follow (preprocessing, blocks)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,77 +21,95 @@ from zoo.weights.report import LoadReport
 Rule = tuple[str, str]
 
 
+@dataclass(frozen=True)
+class ModelFileOptions:
+    """How a model file gives its features: the layer to cut a full model at, a TF1 graph's
+    input and feature tensors, a SavedModel's signature and output, and whether a
+    ``.keras`` file may run code of its own (``safe_mode`` off)."""
+
+    feature_layer: str | None = None
+    input_tensor: str | None = None
+    feature_tensor: str | None = None
+    signature: str | None = None
+    output: str | None = None
+    safe_mode: bool = True
+
+    def given(self) -> dict[str, Any]:
+        """The options set to other than their defaults."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        }
+
+
+@dataclass(frozen=True)
+class LoadRules:
+    """How weights load by name: regexes of source variables not to load (None: the old
+    ``logits`` and ``global_step``), (pattern, replacement) rules from source names to the
+    model's variable paths, and ``strict`` to fail when a model variable is left unloaded."""
+
+    skip: tuple[str, ...] | None = None
+    rename: tuple[Rule, ...] = ()
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        rename = self.rename.items() if isinstance(self.rename, dict) else self.rename
+        object.__setattr__(self, "rename", tuple(tuple(rule) for rule in rename))
+        if self.skip is not None:
+            object.__setattr__(self, "skip", tuple(self.skip))
+
+
 def create_backbone(
     source: str | Path,
     weights: str | Path | None = None,
     input_shape: Sequence[int] | None = None,
     *,
-    skip: Sequence[str] | None = None,
-    rename: Sequence[Rule] | dict[str, str] = (),
-    strict: bool = False,
-    feature_layer: str | None = None,
-    input_tensor: str | None = None,
-    feature_tensor: str | None = None,
-    signature: str | None = None,
-    output: str | None = None,
-    safe_mode: bool = True,
+    model_file: ModelFileOptions = ModelFileOptions(),
+    rules: LoadRules = LoadRules(),
     registry: Registry | None = None,
     progress: bool = True,
 ) -> Any:
     """A Keras model mapping preprocessed images to a pooled 2-D feature tensor.
 
     ``source`` is a registry name (``"resnet50"``) or a self-describing model: a SavedModel
-    folder, a ``.keras`` file, a full-model ``.h5`` or a TF1 ``.meta`` graph. ``weights``
-    (named architectures) is None for random initialisation, a catalog weight name
-    (``"imagenet"``), or a ``.weights.h5`` / ``.keras`` / legacy ``.h5`` file or TF1/TF2
-    checkpoint; for a ``.meta`` source it is the checkpoint prefix, if not the one beside
-    the graph. ``input_shape`` is (height, width, channels) or (height, width).
-
-    ``skip`` are regexes of source variables not to load (default: logits, global_step),
-    ``rename`` (pattern, replacement) rules from source names to the model's variable
-    paths, ``strict`` fails when any model variable is left unloaded.
+    folder, a ``.keras`` file, a full-model ``.h5`` or a TF1 ``.meta`` graph, read as
+    ``model_file`` says. ``weights`` (named architectures) is None for random
+    initialisation, a catalog weight name (``"imagenet"``), or a ``.weights.h5`` /
+    ``.keras`` / legacy ``.h5`` file or TF1/TF2 checkpoint, loaded by name under ``rules``;
+    for a ``.meta`` source it is the checkpoint prefix, if not the one beside the graph.
+    ``input_shape`` is (height, width, channels) or (height, width).
 
     The model carries ``model.load_report`` (a LoadReport, or None for random weights)
     and ``model.backbone_spec`` (the BackboneSpec, for preprocessing and blocks).
     """
     from zoo.sources import source_kind
 
-    source_options = {
-        "feature_layer": feature_layer,
-        "signature": signature,
-        "output": output,
-        "input_tensor": input_tensor,
-        "feature_tensor": feature_tensor,
-        "safe_mode": safe_mode,
-    }
-    rules = tuple(rename.items()) if isinstance(rename, dict) else tuple(tuple(r) for r in rename)
-    load_options = {"skip": skip, "rename": rules, "strict": strict}
-
     kind = source_kind(source)
     if kind is not None:
         spec = _source_spec(str(source), input_shape)
         shape = _shape(spec, input_shape) if input_shape is not None else None
-        raw = _build_source(str(source), kind, shape, weights, source_options)
+        raw = _build_source(str(source), kind, shape, weights, model_file)
         report = getattr(raw, "load_report", None)  # a meta graph loads its own checkpoint
         model = _pooled(raw, str(source))
         if weights is not None and kind != "meta":
-            report = _load(model, spec, weights, shape, load_options, progress)
+            report = _load(model, spec, weights, rules, progress)
         return _finish(model, spec, report)
 
     spec = _lookup(str(source), registry)
     shape = _shape(spec, input_shape)
     options = dict(spec.build_options)
     if spec.carries_weights:  # a registry.yaml `source:` entry
-        options.update({k: v for k, v in source_options.items() if v is not None})
+        options.update(model_file.given())
     raw = spec.resolve_build()(shape, **options)
-    if feature_layer is not None and not spec.carries_weights:
+    if model_file.feature_layer is not None and not spec.carries_weights:
         from zoo.sources.keras_model import cut_at
 
-        raw = cut_at(raw, feature_layer, source=spec.name)
+        raw = cut_at(raw, model_file.feature_layer, source=spec.name)
     report = getattr(raw, "load_report", None)
     model = _pooled(raw, spec.name)
     if weights is not None:
-        report = _load(model, spec, weights, shape, load_options, progress)
+        report = _load(model, spec, weights, rules, progress)
     return _finish(model, spec, report)
 
 
@@ -134,7 +154,11 @@ def _source_spec(path: str, input_shape: Sequence[int] | None) -> BackboneSpec:
 
 
 def _build_source(
-    path: str, kind: str, shape: tuple[int, int, int] | None, weights: Any, options: dict[str, Any]
+    path: str,
+    kind: str,
+    shape: tuple[int, int, int] | None,
+    weights: Any,
+    options: ModelFileOptions,
 ) -> Any:
     from zoo.sources import build_from_source
 
@@ -144,11 +168,11 @@ def _build_source(
         return meta_graph_backbone(
             path,
             shape,
-            input_tensor=options["input_tensor"],
-            feature_tensor=options["feature_tensor"],
+            input_tensor=options.input_tensor,
+            feature_tensor=options.feature_tensor,
             checkpoint=str(weights) if weights is not None else None,
         )
-    return build_from_source(shape, path, **options)
+    return build_from_source(shape, path, **dataclasses.asdict(options))
 
 
 def _pooled(model: Any, name: str) -> Any:
@@ -168,12 +192,7 @@ def _pooled(model: Any, name: str) -> Any:
 
 
 def _load(
-    model: Any,
-    spec: BackboneSpec,
-    weights: str | Path,
-    shape: tuple[int, int, int] | None,
-    options: dict[str, Any],
-    progress: bool,
+    model: Any, spec: BackboneSpec, weights: str | Path, rules: LoadRules, progress: bool
 ) -> LoadReport:
     from zoo.weights.loading import load_weights
 
@@ -191,10 +210,10 @@ def _load(
     return load_weights(
         model,
         path,
-        skip=options["skip"],
-        rename=options["rename"],
+        skip=rules.skip,
+        rename=rules.rename,
         plugin_rules=spec.checkpoint_rename,
-        strict=options["strict"],
+        strict=rules.strict,
         channels=int(model.inputs[0].shape[-1]),
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from zoo.build import LoadRules, ModelFileOptions
 from zoo.registry import Registry
 
 
@@ -36,35 +37,11 @@ def registry(registries: Sequence[str]) -> Registry:
 
 @dataclass(frozen=True)
 class BackboneOptions:
-    """How to build a backbone and load its weights: zoo.create_backbone's options."""
+    """zoo.create_backbone's options as the command line gives them."""
 
     weights: str | None
-    skip: tuple[str, ...]
-    rename: tuple[tuple[str, str], ...]
-    strict: bool
-    feature_layer: str | None
-    input_tensor: str | None
-    feature_tensor: str | None
-    signature: str | None
-    output: str | None
-    safe_mode: bool
-
-    def loading(self) -> dict[str, Any]:
-        """The options other than ``weights`` that differ from create_backbone's defaults."""
-        given = {
-            "skip": list(self.skip) if self.skip else None,
-            "rename": list(self.rename),
-            "strict": self.strict,
-            "feature_layer": self.feature_layer,
-            "input_tensor": self.input_tensor,
-            "feature_tensor": self.feature_tensor,
-            "signature": self.signature,
-            "output": self.output,
-        }
-        options = {k: v for k, v in given.items() if v not in (None, [], False)}
-        if not self.safe_mode:
-            options["safe_mode"] = False
-        return options
+    model_file: ModelFileOptions
+    rules: LoadRules
 
 
 _BACKBONE_OPTIONS = (
@@ -107,15 +84,19 @@ def backbone_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         options = BackboneOptions(
             weights=weights,
-            skip=tuple(skip),
-            rename=tuple(_rename_rule(rule) for rule in rename),
-            strict=strict,
-            feature_layer=feature_layer,
-            input_tensor=input_tensor,
-            feature_tensor=feature_tensor,
-            signature=signature,
-            output=output_name,
-            safe_mode=not unsafe,
+            model_file=ModelFileOptions(
+                feature_layer=feature_layer,
+                input_tensor=input_tensor,
+                feature_tensor=feature_tensor,
+                signature=signature,
+                output=output_name,
+                safe_mode=not unsafe,
+            ),
+            rules=LoadRules(
+                skip=tuple(skip) or None,
+                rename=tuple(_rename_rule(rule) for rule in rename),
+                strict=strict,
+            ),
         )
         return command(*args, backbone_options=options, **kwargs)
 

@@ -165,7 +165,8 @@ def finetune_command(
         check_name(export_name or Path(out).name)  # before training, not after
     settings.update(
         weights=backbone_options.weights,
-        backbone_options=backbone_options.loading(),
+        model_file=backbone_options.model_file,
+        load_rules=backbone_options.rules,
         image_size=parse_shape(image_size, "--image-size", (1, 2, 3)) if image_size else None,
         bands=parse_list(bands),
         hidden=tuple(int(h) for h in parse_list(hidden) or ()),
@@ -230,10 +231,7 @@ def rejoin_the_cluster(lost: ClusterMemberLost) -> None:
 
 #: Settings that options of another name set (the rest share their option's name).
 _SET_BY = {
-    "backbone_options": (
-        "skip",
-        "rename",
-        "strict",
+    "model_file": (
         "feature_layer",
         "input_tensor",
         "feature_tensor",
@@ -241,6 +239,7 @@ _SET_BY = {
         "output_name",
         "unsafe",
     ),
+    "load_rules": ("skip", "rename", "strict"),
     "registry_files": ("registries",),
 }
 

@@ -44,7 +44,8 @@ def weights_inspect(
         weights=backbone_options.weights,
         input_shape=parse_shape(input_shape) if input_shape else None,
         registry=registry(registries),
-        **backbone_options.loading(),
+        model_file=backbone_options.model_file,
+        rules=backbone_options.rules,
     )
     report = model.load_report
     shape = "x".join(str(d) for d in model.inputs[0].shape[1:])

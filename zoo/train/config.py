@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
+from zoo.build import LoadRules, ModelFileOptions
 from zoo.data import MAX_PIXELS
 from zoo.errors import ConfigError
 
-STRATEGIES = ("auto", "head", "top", "progressive", "full")
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("auto", "constant", "cosine")
+Strategy = Literal["auto", "head", "top", "progressive", "full"]
+Optimizer = Literal["adam", "sgd"]
+Schedule = Literal["auto", "constant", "cosine"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+#: ``weights`` asking for random initialisation (None asks for the backbone's default).
+NO_WEIGHTS: Final = "none"
 
 
 @dataclass(frozen=True)
@@ -32,15 +39,15 @@ class FinetuneConfig:
     data: str
     out: str
     weights: str | None = None
-    strategy: str = "auto"
+    strategy: Strategy = "auto"
     unfreeze: int = 2
     epochs: int | None = None
     finetune_epochs: int | None = None
     batch_size: int = 32
     lr: float | None = None
     finetune_lr: float | None = None
-    optimizer: str = "adam"
-    schedule: str = "auto"
+    optimizer: Optimizer = "adam"
+    schedule: Schedule = "auto"
     warmup_epochs: int | None = None
     patience: int | None = None
     label_smoothing: float | None = None
@@ -58,7 +65,8 @@ class FinetuneConfig:
     hidden: tuple[int, ...] = ()
     dropout: float = 0.2
     mixed_precision: bool | None = None
-    backbone_options: dict[str, Any] = field(default_factory=dict)
+    model_file: ModelFileOptions = ModelFileOptions()
+    load_rules: LoadRules = LoadRules()
     registry_files: tuple[str, ...] = ()
     cluster_timeout: float = 300.0
     resume: bool = False
@@ -105,18 +113,26 @@ class FinetuneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (sequences as lists), as config.json records them."""
-        data = dataclasses.asdict(self)
-        for key in _SEQUENCES:
-            data[key] = list(data[key]) if data[key] is not None else None
-        return data
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        """The config that ``to_dict`` recorded."""
+        """The config that ``to_dict`` recorded (or an earlier zoo's, whose one
+        ``backbone_options`` held both groups of options)."""
+        data = dict(data)
+        if "backbone_options" in data:
+            options = data.pop("backbone_options")
+            rules = {k: options.pop(k) for k in ("skip", "rename", "strict") if k in options}
+            data.setdefault("model_file", options)
+            data.setdefault("load_rules", rules)
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in _SEQUENCES:
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
+        if isinstance(values.get("model_file"), dict):
+            values["model_file"] = ModelFileOptions(**values["model_file"])
+        if isinstance(values.get("load_rules"), dict):
+            values["load_rules"] = LoadRules(**values["load_rules"])
         return cls(**values)
 
     def resume_with(self, given: dict[str, Any]) -> FinetuneConfig:

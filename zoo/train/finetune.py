@@ -19,9 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,52 +28,33 @@ import tensorflow as tf
 
 from zoo.build import create_backbone
 from zoo.data.dataset import ImageSet, load_image_set
-from zoo.data.pipeline import image_dataset, split_datasets, worker_shards, worker_share
+from zoo.data.pipeline import worker_share
 from zoo.errors import (
-    ClusterMemberLost,
     ConfigError,
     RunDirError,
     TrainingError,
     TrainingInterrupted,
-    TrainingWarning,
 )
 from zoo.fs import read_json
 from zoo.plugin_loader import get_registry
-from zoo.preprocessing import Preprocessing
 from zoo.sources import source_kind
-from zoo.train.batch_norm import BatchNormEstimator
-from zoo.train.cluster import Cluster, read_cluster
-from zoo.train.config import FinetuneConfig
-from zoo.train.distribute import choose_strategy, deterministic_ops, precision
-from zoo.train.evaluate import predict
-from zoo.train.feature_cache import SplitFeatures, split_features
-from zoo.train.metrics import ClassificationMetrics, classification_metrics
+from zoo.train.config import NO_WEIGHTS, FinetuneConfig
+from zoo.train.distribute import deterministic_ops, precision
 from zoo.train.model import (
     Network,
     activation_bytes,
     block_boundaries,
-    build_encoder,
     build_network,
-    set_trainable_top,
 )
-from zoo.train.phases import PhaseData, PhaseRecord, read_record, run_phase
-from zoo.train.plan import PhasePlan, Plan, make_plan
+from zoo.train.plan import Plan, make_plan
 from zoo.train.rundir import CONFIG, SUMMARY, Run, RunDir
+from zoo.train.trainer import Trainer
+from zoo.train.workers import Workers
 from zoo.versions import library_versions
 from zoo.weights.download import file_digest
 
 #: Validation images named in config.json, for an export's warmup requests and checks.
 EXAMPLES = 4
-
-#: What a collective raises when a peer is gone (Unavailable) or came back as a new
-#: process (Aborted: "a different incarnation"), and what the ops queued behind it raise.
-#: Other errors (out of memory, bad data) are the run's own and are raised as they are.
-MEMBER_LOST = (
-    tf.errors.UnavailableError,
-    tf.errors.AbortedError,
-    tf.errors.CancelledError,
-    tf.errors.DeadlineExceededError,
-)
 
 
 def finetune(
@@ -107,46 +86,38 @@ def finetune(
             raise ConfigError("finetune needs a backbone, a data set and an output folder")
         else:
             config = FinetuneConfig(out=str(out), **given)
-    cluster = read_cluster()
-    if cluster is not None and not (config.resume or config.force) and _unfinished(config.out):
-        # A restarted worker runs the command it started with: the cluster's run continues.
-        if progress:
-            print(f"resuming the unfinished run in {config.out}", file=sys.stderr)
-        config = dataclasses.replace(config, resume=True)
-    if cluster is not None and not cluster.is_chief:
-        return _run_beside_the_chief(config, cluster, list(callbacks), progress)
-    run_dir = RunDir(config.out, new=not config.resume, force=config.force)
-    run_dir.protect(config.data)
+    workers = Workers.from_environment()
+    resumed = workers.settings(config, _unfinished(config.out))
+    if resumed is not config and progress:
+        print(f"resuming the unfinished run in {config.out}", file=sys.stderr)
+    config = resumed
     try:
+        if not workers.writes_run:
+            return _run_beside_the_chief(config, workers, list(callbacks), progress)
+        run_dir = RunDir(config.out, new=not config.resume, force=config.force)
+        run_dir.protect(config.data)
         with run_dir:
             if config.resume:  # a whole config must agree with the run's own
                 _recorded_config(run_dir.path).resume_with(config.to_dict())
-            return _run(config, run_dir, list(callbacks), progress, cluster)
+            return _run(config, run_dir, list(callbacks), progress, workers)
     except KeyboardInterrupt:
-        raise TrainingInterrupted(
-            f"interrupted; the run in {config.out} was checkpointed after its last full epoch: "
-            "continue it with --resume (resume=True)"
-        ) from None
+        raise TrainingInterrupted(workers.resume_hint(config.out)) from None
 
 
 def _run_beside_the_chief(
-    config: FinetuneConfig, cluster: Cluster, callbacks: list[Any], progress: bool
+    config: FinetuneConfig, workers: Workers, callbacks: list[Any], progress: bool
 ) -> Run:
     """A worker other than the chief trains in step with it, but the run folder is the
     chief's alone: this worker writes into scratch space that is removed afterwards
     (Keras's multi-worker saving pattern). Resuming starts it from the chief's checkpoints."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"zoo-{cluster.task_type}{cluster.task_index}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=workers.scratch_prefix()))
     try:
         if config.resume:  # the chief's run as it stands: both resume from the same epoch
             _recorded_config(Path(config.out)).resume_with(config.to_dict())
             shutil.copytree(Path(config.out), scratch / "run")
         with RunDir(scratch / "run", new=not config.resume) as run_dir:
-            run = _run(config, run_dir, callbacks, progress, cluster)
+            run = _run(config, run_dir, callbacks, progress, workers)
         return dataclasses.replace(run, path=Path(config.out))
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(
-            f"interrupted; restart {cluster.task_type} {cluster.task_index} with --resume"
-        ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -168,20 +139,14 @@ def _run(
     run_dir: RunDir,
     callbacks: list[Any],
     progress: bool,
-    cluster: Cluster | None = None,
+    workers: Workers,
 ) -> Run:
     """The recipe: data, network, the phases, evaluation, the run's files."""
     started = time.monotonic()
-    if cluster is not None and progress:
-        print(f"cluster: {cluster.describe()}", file=sys.stderr)
+    if workers.cluster is not None and progress:
+        print(f"cluster: {workers.cluster.describe()}", file=sys.stderr)
     # A multi-worker strategy must exist before TensorFlow does any other work.
-    strategy, strategy_name = choose_strategy(cluster, config.cluster_timeout)
-    workers = cluster.size if cluster else 1
-    if workers > 1:
-        strategy_name += (
-            f"; --batch-size {config.batch_size} is the global batch, "
-            f"{config.batch_size // workers} per worker"
-        )
+    strategy, strategy_name = workers.strategy(config)
     with precision(config.mixed_precision) as policy, deterministic_ops():
         keras.utils.set_random_seed(config.seed)  # Python, numpy, TF: shuffles, dropout, init
         images = load_image_set(
@@ -193,11 +158,11 @@ def _run(
             max_pixels=config.max_pixels,
             progress=progress,
         )
-        if workers > 1 and progress:
+        if workers.shares_files() and progress:
             train = images.split("train")
-            mine = len(worker_share(train, cluster.rank, workers))
+            mine = len(worker_share(train, workers.rank, workers.size))
             print(
-                f"{cluster.task_type} {cluster.task_index}: reads {mine} of the {len(train)} "
+                f"{workers.name}: reads {mine} of the {len(train)} "
                 "training images each epoch (its share of the files)",
                 file=sys.stderr,
             )
@@ -210,19 +175,16 @@ def _run(
             print(f"plan: {plan.reason}", file=sys.stderr)
         record = _config_record(config, network, images, weights, plan, strategy_name, policy)
         run_dir.begin(record, images.labels)
-        trainer = _Trainer(
+        trainer = Trainer(
             config, plan, run_dir, images, network, strategy, callbacks, progress, workers
         )
         try:
             trainer.train()
-        except MEMBER_LOST as exc:
-            if workers == 1:
+        except Exception as exc:
+            lost = workers.lost_member(exc)
+            if lost is None:
                 raise
-            raise ClusterMemberLost(
-                f"the cluster lost a member ({exc.message.strip().splitlines()[0]}); with "
-                "every worker running the same command again, the run continues from its "
-                "last full epoch"
-            ) from None
+            raise lost from None
         metrics = trainer.evaluate()
         summary = trainer.write_results(metrics, time.monotonic() - started)
     return Run(
@@ -243,7 +205,7 @@ def _build_network(
     registry = get_registry(config.registry_files)
     spec = None if source_kind(config.backbone) else registry.get(config.backbone)
     shape = _input_shape(config, spec, images.channels)
-    if config.weights == "none":
+    if config.weights == NO_WEIGHTS:
         weights = None
     elif config.weights is not None or spec is None:
         weights = config.weights
@@ -255,7 +217,8 @@ def _build_network(
         input_shape=shape,
         registry=registry,
         progress=progress,
-        **config.backbone_options,
+        model_file=config.model_file,
+        rules=config.load_rules,
     )
     network = build_network(
         backbone,
@@ -347,237 +310,3 @@ def _config_record(
         "distribution": distribution,
         "precision": policy,
     }
-
-
-class _Trainer:
-    """The phases of one run, its evaluation and its results; each method is one step."""
-
-    def __init__(
-        self,
-        config: FinetuneConfig,
-        plan: Plan,
-        run_dir: RunDir,
-        images: ImageSet,
-        network: Network,
-        strategy: Any,
-        callbacks: list[Any],
-        progress: bool,
-        workers: int = 1,
-    ) -> None:
-        self.config = config
-        self.plan = plan
-        self.run_dir = run_dir
-        self.images = images
-        self.network = network
-        self.strategy = strategy
-        self.callbacks = callbacks
-        self.progress = progress
-        self.phases: list[PhaseRecord] = []
-        self.trained_now = False  # a phase trained in this process: later ones start again
-        self.workers = workers
-        self.notes: list[str] = []
-        self.features: SplitFeatures | None = None  # set when the head trains on cached features
-        if not network.pretrained and plan.strategy == "head":
-            self.notes.append("random backbone weights with --strategy head: only the head learns")
-            warnings.warn(
-                "training only a head on a randomly initialised backbone; pass --weights, or "
-                "use --strategy full to train the whole network",
-                TrainingWarning,
-                stacklevel=4,
-            )
-
-    # --- the phases ---------------------------------------------------------------------
-
-    def train(self) -> None:
-        plan = self.plan
-        if plan.head is not None:
-            self._head_phase(plan.head)
-        if plan.strategy == "top":
-            self._tune_phase(f"top{plan.unfreeze}", blocks=plan.unfreeze)
-        elif plan.strategy == "full":
-            self._tune_phase("full", blocks=None)
-        elif plan.strategy == "progressive":
-            self._progressive()
-
-    def _head_phase(self, phase: PhasePlan) -> None:
-        config, network = self.config, self.network
-        network.backbone.trainable = False
-        if config.cache and self.workers > 1:
-            self.notes.append(
-                f"feature cache: off on a cluster of {self.workers} workers; the head trained "
-                "on images through the frozen backbone"
-            )
-        if config.cache and self.workers == 1:  # the head alone, on cached features
-            self.features = split_features(
-                build_encoder(network.backbone, network.spec.preprocessing),
-                self.images,
-                network.geometry,
-                scheme=network.spec.preprocessing,
-                augment=config.augment,
-                batch_size=config.batch_size,
-                progress=self.progress,
-            )
-            train, val, steps = self.features.datasets(config.batch_size, config.seed)
-            model, data = network.head, PhaseData(train, val, steps)
-        else:
-            model, data = network.classifier, self._image_data()
-        self._phase(PhaseRecord("head", phase.lr), model, data, phase)
-
-    def _tune_phase(self, name: str, blocks: int | None) -> PhaseRecord:
-        network, phase = self.network, self.plan.tune
-        assert phase is not None
-        unfrozen = set_trainable_top(network.backbone, network.spec.blocks, blocks)
-        record = PhaseRecord(name, phase.lr, unfrozen_blocks=unfrozen)
-        data = self._image_data()
-        batch_norm = None
-        if self.plan.reestimate_batch_norm and self.workers > 1:
-            self.notes.append(
-                "batch-norm statistics: not re-estimated on a cluster (each worker would "
-                "measure its own share); the moving statistics were kept"
-            )
-        elif self.plan.reestimate_batch_norm:
-            estimator = BatchNormEstimator(
-                network.backbone, Preprocessing(network.spec.preprocessing)
-            )
-            batch_norm = partial(estimator.estimate, data.train, self.config.batch_size)
-        return self._phase(record, network.classifier, data, phase, batch_norm)
-
-    def _progressive(self) -> None:
-        network = self.network
-        total = len(block_boundaries(network.backbone, network.spec.blocks))
-        best = self.phases[-1].best
-        for blocks in range(1, total + 1):
-            previous = [w.numpy() for w in network.classifier.weights]
-            record = self._tune_phase(f"top{blocks}", blocks=blocks)
-            if not record.best < best:
-                for variable, value in zip(network.classifier.weights, previous, strict=True):
-                    variable.assign(value)
-                record.kept = False
-                self.notes.append(
-                    f"progressive: stopped at {blocks - 1} block(s); unfreezing block {blocks} "
-                    "did not improve validation loss"
-                )
-                break
-            best = record.best
-
-    def _phase(
-        self,
-        record: PhaseRecord,
-        model: keras.Model,
-        data: PhaseData,
-        phase: PhasePlan,
-        batch_norm: Callable[[], object] | None = None,
-    ) -> PhaseRecord:
-        config, run_dir = self.config, self.run_dir
-        record.first_epoch = sum(p.epochs_done for p in self.phases)
-        board = keras.callbacks.TensorBoard(log_dir=str(run_dir.tensorboard_folder(record.name)))
-        folder = run_dir.phase_folder(record.name)
-        saved = read_record(folder)
-        with self.strategy.scope():
-            record = run_phase(
-                record,
-                model,
-                data,
-                folder=folder,
-                phase=phase,
-                plan=self.plan,
-                class_weight=self.images.class_weights() if config.class_weights else None,
-                batch_norm=batch_norm,
-                callbacks=[board, *self.callbacks],
-                verbose=_keras_verbosity(self.progress),
-                fresh=self.trained_now,  # an earlier phase changed: this one starts again
-            )
-        if saved is None or saved.to_dict() != record.to_dict():
-            self.trained_now = True
-        self.phases.append(record)
-        return record
-
-    def _image_data(self) -> PhaseData:
-        config = self.config
-        if self.workers > 1:
-            samples = self.images.split("train")
-            train, steps = worker_shards(
-                self.strategy,
-                samples,
-                self.network.geometry,
-                batch_size=config.batch_size,
-                augment=config.augment,
-                seed=config.seed,
-                class_weights=self.images.class_weights() if config.class_weights else None,
-            )
-            val = image_dataset(
-                self.images.split("val"), self.network.geometry, batch_size=config.batch_size
-            )
-            return PhaseData(train, val, steps, sharded=True)
-        train, val, steps = split_datasets(
-            self.images,
-            self.network.geometry,
-            batch_size=config.batch_size,
-            augment=config.augment,
-            seed=config.seed,
-        )
-        return PhaseData(train, val, steps)
-
-    # --- results ------------------------------------------------------------------------
-
-    def evaluate(self) -> dict[str, ClassificationMetrics]:
-        """Metrics of the validation and test splits (those that hold images)."""
-        network, batch_size = self.network, self.config.batch_size
-        results = {}
-        for split in ("val", "test"):
-            samples = self.images.split(split)
-            if not samples:
-                continue
-            if self.plan.strategy == "head" and self.features is not None:
-                # the backbone never changed: its cached features give the same answer
-                features = self.features.identity_view(split)
-                probabilities = network.head.predict(features, batch_size=batch_size, verbose=0)
-            else:
-                probabilities = predict(network.classifier, samples, network.geometry, batch_size)
-            truth = [s.label for s in samples]
-            results[split] = classification_metrics(truth, probabilities, self.images.labels)
-        return results
-
-    def write_results(
-        self, metrics: dict[str, ClassificationMetrics], seconds: float
-    ) -> dict[str, Any]:
-        """History, plots, metrics and models into the run folder; the summary last."""
-        run_dir, network = self.run_dir, self.network
-        history = run_dir.write_history(self.phases)
-        run_dir.write_plots(history, self.phases)
-        run_dir.write_metrics(metrics)
-        trained_backbone = network.backbone if self.plan.strategy != "head" else None
-        run_dir.save_models(network.classifier, network.head, trained_backbone)
-        summary = {
-            "data": self.images.summary(),
-            "skipped_files": len(self.images.skipped),
-            "feature_cache": (
-                {name: s.to_dict() for name, s in self.features.stats.items()}
-                if self.features
-                else {}
-            ),
-            "plan": self.plan.to_dict(),
-            "phases": [p.summary() for p in self.phases],
-            "notes": self.notes,
-            "seconds": round(seconds, 1),
-            "metrics": {
-                split: {
-                    "accuracy": m.accuracy,
-                    "macro_f1": m.macro_f1,
-                    "expected_calibration_error": m.expected_calibration_error,
-                }
-                for split, m in metrics.items()
-            },
-        }
-        run_dir.write_summary(summary)
-        return summary
-
-
-def _keras_verbosity(progress: bool) -> int:
-    """A live progress bar on a terminal, one line per epoch in a log, nothing when quiet.
-
-    Keras writes its progress to standard output.
-    """
-    if not progress:
-        return 0
-    return 1 if sys.stdout.isatty() else 2

@@ -285,7 +285,10 @@ def _safe_mode(config: dict[str, Any]) -> bool:
     if backbone["build"] != MODEL_FILE_BUILDER:
         return True
     source = backbone["build_options"].get("source", "")
-    unsafe = config["settings"]["backbone_options"].get("safe_mode") is False
+    from zoo.train.config import FinetuneConfig
+
+    settings = FinetuneConfig.from_dict(config["settings"])
+    unsafe = not settings.model_file.safe_mode
     return not (unsafe or source_kind(source) == "savedmodel")
 
 

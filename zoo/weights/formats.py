@@ -83,7 +83,7 @@ def open_weights(path: str | Path) -> WeightFile:
     if p.name.endswith(".meta"):
         raise WeightsError(
             f"{p} is a TF1 meta graph: pass it as the source "
-            f"(create_backbone('{p}', input_tensor=..., feature_tensor=...)), or pass its "
+            f"(create_backbone('{p}', model_file=ModelFileOptions(input_tensor=..., feature_tensor=...))), or pass its "
             f"checkpoint prefix '{str(p)[: -len('.meta')]}' as weights"
         )
     prefix = _checkpoint_prefix(p)
