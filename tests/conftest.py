@@ -29,6 +29,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(cost) for cost in COSTS):
             item.add_marker(pytest.mark.quick)
+        if not item.get_closest_marker("guide"):
+            # Under pytest-xdist (--dist loadgroup), a module's tests stay on one worker, so
+            # its module fixtures are built once; each guide is a unit of its own.
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(autouse=True)
