@@ -87,8 +87,10 @@ def read_model_config(path: str | Path) -> list[ModelEntry]:
         config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
     except OSError as exc:
         raise ConfigError(f"cannot read the model config file {path}: {exc.strerror}") from None
-    except text_format.ParseError as exc:
-        raise ConfigError(f"{path}: not a ModelServerConfig text proto: {exc}") from None
+    except text_format.ParseError as exc:  # TF Serving's words, then the file
+        raise ConfigError(
+            f"Error parsing text-format tensorflow.serving.ModelServerConfig: {exc} ({path})"
+        ) from None
     if not config.HasField("model_config_list"):
         raise ConfigError(f"{path}: holds no model_config_list")
     return [entry_from_proto(model) for model in config.model_config_list.config]

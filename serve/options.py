@@ -25,10 +25,15 @@ class ServerOptions:
     """The flags, under their tensorflow_model_server names, with its defaults."""
 
     port: int = 8500
+    grpc_socket_path: str = ""  # also serve gRPC on this Unix socket
+    grpc_channel_arguments: str = ""  # "name=value,name=value" gRPC arguments of the server
     rest_api_port: int = 0
+    rest_api_timeout_in_ms: int = 30_000
     model_config_file: str = ""
+    model_config_file_poll_wait_seconds: int = 0  # re-read the config file this often; 0: never
     model_name: str = "default"
     model_base_path: str = ""
+    prefer_tflite_model: bool = False  # serve model.tflite beside a SavedModel, if there is one
     file_system_poll_wait_seconds: int = 1
     max_num_load_retries: int = 5  # a failed load is tried again this many times
     load_retry_interval_micros: int = 60_000_000  # ... this long apart
@@ -59,9 +64,15 @@ class ServerOptions:
         for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} takes 0 (TensorFlow's choice) or more threads")
-        for name in ("max_num_load_retries", "load_retry_interval_micros"):
+        for name in (
+            "max_num_load_retries",
+            "load_retry_interval_micros",
+            "model_config_file_poll_wait_seconds",
+            "rest_api_timeout_in_ms",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} takes 0 or more")
+        channel_arguments(self.grpc_channel_arguments)  # refused here if malformed
         for name in (
             "model_config_file",
             "batching_parameters_file",
@@ -71,6 +82,18 @@ class ServerOptions:
             value = getattr(self, name)
             if value and not Path(value).is_file():
                 raise ConfigError(f"--{name}={value}: no such file")
+
+
+def channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """--grpc_channel_arguments ("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb")
+    as gRPC options: numbers as integers, the rest as strings, as TF Serving passes them."""
+    arguments: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--grpc_channel_arguments: {item!r} is not name=value")
+        arguments.append((name, int(value) if value.lstrip("-").isdigit() else value))
+    return arguments
 
 
 def parse_flags(argv: Sequence[str]) -> ServerOptions:

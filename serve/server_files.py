@@ -8,10 +8,18 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
+from zoo.errors import ConfigError
 from zoo.fs import write_text
 from zoo.serve.options import ServerOptions
 from zoo.serve.protos import BatchingParameters, MonitoringConfig
 
+#: The BatchingParameters fields the embedded server's batcher implements.
+IMPLEMENTED = (
+    "max_batch_size",
+    "batch_timeout_micros",
+    "num_batch_threads",
+    "max_enqueued_batches",
+)
 #: Where TF Serving publishes Prometheus metrics unless its monitoring config says otherwise.
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
@@ -35,18 +43,25 @@ class BatchingOptions:
 
     @classmethod
     def from_file(cls, path: str | Path) -> BatchingOptions:
-        params = text_format.Parse(Path(path).read_text(), BatchingParameters())
-        given = {
-            name: getattr(params, name).value
-            for name in (
-                "max_batch_size",
-                "batch_timeout_micros",
-                "num_batch_threads",
-                "max_enqueued_batches",
+        """The options of a --batching_parameters_file; a field the embedded server does not
+        implement is refused by name, not ignored."""
+        try:
+            params = text_format.Parse(Path(path).read_text(), BatchingParameters())
+        except (OSError, text_format.ParseError) as exc:
+            raise ConfigError(
+                f"Error parsing text-format tensorflow.serving.BatchingParameters: {exc} ({path})"
+            ) from None
+        unknown = sorted(
+            field.name for field, _ in params.ListFields() if field.name not in IMPLEMENTED
+        )
+        if unknown:
+            raise ConfigError(
+                f"{path}: the embedded server does not implement {', '.join(unknown)}; "
+                f"it takes {', '.join(IMPLEMENTED)}"
             )
-            if params.HasField(name)
-        }
-        return cls(**given)
+        return cls(
+            **{name: getattr(params, name).value for name in IMPLEMENTED if params.HasField(name)}
+        )
 
 
 def write_server_files(

@@ -141,6 +141,139 @@ def half_plus_two_tf2(export_dir: Path) -> Path:
     return export_dir
 
 
+def half_plus_two_tflite(export_dir: Path) -> Path:
+    """``model.tflite``, as saved_model_half_plus_two.py writes it with ``as_tflite``: the
+    TF1 graph converted from its session, x (shape [1, 1]) in, y out, no SavedModel."""
+    v1 = tf.compat.v1
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    with v1.Session(graph=tf.Graph()) as session:
+        a = v1.Variable(0.5, name="a")
+        b = v1.Variable(2.0, name="b")
+        serialized = v1.placeholder(tf.string, name="tf_example", shape=[None])
+        x = tf.ensure_shape(v1.parse_example(serialized, _feature_spec())["x"], (1, 1), name="x")
+        y = tf.identity(tf.add(tf.multiply(a, x), b), name="y")
+        session.run(v1.global_variables_initializer())
+        model = v1.lite.TFLiteConverter.from_session(session, [x], [y]).convert()
+    (export_dir / "model.tflite").write_bytes(model)
+    return export_dir
+
+
+def half_plus_two_tflite_with_signature(export_dir: Path, saved_model: Path) -> Path:
+    """``model.tflite`` carrying a ``serving_default`` signature (x in, y out), converted
+    from the TF2 half_plus_two SavedModel at ``saved_model``."""
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model), signature_keys=["serving_default"]
+    )
+    (export_dir / "model.tflite").write_bytes(converter.convert())
+    return export_dir
+
+
+def counter(export_dir: Path) -> Path:
+    """export_counter.py's model: a counter variable and four stateful signatures."""
+    v1 = tf.compat.v1
+    builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
+    with v1.Session(graph=tf.Graph()) as session:
+        count = v1.Variable(0.0, dtype=tf.float32, name="counter", use_resource=False)  # TF1 era
+        increment = count.assign_add(1.0)
+        delta = v1.placeholder(dtype=tf.float32, name="delta")
+        increment_by = count.assign_add(delta)
+        reset = count.assign(0.0)
+        session.run(v1.global_variables_initializer())
+        info = v1.saved_model.utils.build_tensor_info
+        predict = v1.saved_model.signature_constants.PREDICT_METHOD_NAME
+
+        def signature(inputs: dict, output: object) -> object:
+            return v1.saved_model.signature_def_utils.build_signature_def(
+                {k: info(t) for k, t in inputs.items()}, {"output": info(output)}, predict
+            )
+
+        builder.add_meta_graph_and_variables(
+            session,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map={
+                "get_counter": signature({}, count),
+                "incr_counter": signature({}, increment),
+                "incr_counter_by": signature({"delta": delta}, increment_by),
+                "reset_counter": signature({}, reset),
+            },
+        )
+        builder.save()
+    return Path(export_dir)
+
+
+def bad_half_plus_two(export_dir: Path) -> Path:
+    """export_bad_half_plus_two.py's model: an old SessionBundle (export.meta and a
+    checkpoint, no signatures), which no SavedModel loader loads."""
+    v1 = tf.compat.v1
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    with v1.Session(graph=tf.Graph()) as session:
+        a = v1.Variable(0.5)
+        b = v1.Variable(2.0)
+        x = v1.placeholder(tf.float32)
+        tf.add(tf.multiply(a, x), b)
+        session.run(v1.global_variables_initializer())
+        saver = v1.train.Saver()
+        saver.export_meta_graph(filename=str(export_dir / "export.meta"))
+        saver.save(session, str(export_dir / "export"), write_meta_graph=False)
+    return export_dir
+
+
+#: The config files of TF Serving's testdata, as upstream writes them.
+GOOD_MODEL_CONFIG = """model_config_list: {
+  config: {
+    name: "half_plus_two",
+    base_path: "${TEST_HALF_PLUS_TWO_DIR}",
+    model_platform: "tensorflow"
+  },
+  config: {
+    name: "half_plus_three",
+    base_path: "${TEST_HALF_PLUS_THREE_DIR}",
+    model_platform: "tensorflow"
+  }
+}
+"""
+BAD_MODEL_CONFIG = "improperly formatted file"
+BATCHING_CONFIG = """max_batch_size { value: 128 }
+batch_timeout_micros { value: 0 }
+max_enqueued_batches { value: 1000000 }
+num_batch_threads { value: 8 }
+"""
+MONITORING_CONFIG = """prometheus_config: {
+  enable: true,
+  path: "/monitoring/prometheus/metrics"
+}
+"""
+
+
+def write_testdata(root: Path) -> Path:
+    """servables/tensorflow/testdata as TF Serving's tests use it, under ``root``."""
+    root = Path(root)
+    half_plus_two_tf1(root / "saved_model_half_plus_two_cpu" / VERSION)
+    half_plus_two_tf2(root / "saved_model_half_plus_two_tf2_cpu" / VERSION)
+    half_plus_two_tf1(root / "saved_model_half_plus_three" / VERSION, b=3.0)
+    for version in (VERSION, "00000124"):
+        half_plus_two_tf1(root / "saved_model_half_plus_two_2_versions" / version)
+    counter(root / "saved_model_counter" / VERSION)
+    bad_half_plus_two(root / "bad_half_plus_two" / VERSION)
+    half_plus_two_tflite(root / "saved_model_half_plus_two_tflite" / VERSION)
+    half_plus_two_tflite_with_signature(
+        root / "saved_model_half_plus_two_tflite_with_sigdef" / VERSION,
+        root / "saved_model_half_plus_two_tf2_cpu" / VERSION,
+    )
+    for name, text in (
+        ("good_model_config.txt", GOOD_MODEL_CONFIG),
+        ("bad_model_config.txt", BAD_MODEL_CONFIG),
+        ("batching_config.txt", BATCHING_CONFIG),
+        ("monitoring_config.txt", MONITORING_CONFIG),
+    ):
+        (root / name).write_text(text)
+    return root
+
+
 def example(**features: float) -> tf.train.Example:
     """A tf.Example of float features, as the half_plus_two signatures parse them."""
     return tf.train.Example(

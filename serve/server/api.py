@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from zoo.serve.server import handlers
+from zoo.serve.server import handlers, inference
 from zoo.serve.server.manager import ModelManager
 from zoo.serve.server.metrics import Metrics
 from zoo.serve.server.status import ServingError, invalid
@@ -68,7 +68,17 @@ class ServingApi:
         return handlers.run_predict(self.version_of(request), request, as_content=self.as_content)
 
     def classify(self, request: Any) -> Any:
-        return handlers.run_classify(self.version_of(request), request)
+        return inference.classify(self.version_of(request), request)
+
+    def regress(self, request: Any) -> Any:
+        return inference.regress(self.version_of(request), request)
+
+    def multi_inference(self, request: Any) -> Any:
+        """On the model the first task names (TF Serving's GetModelSpecFromRequest)."""
+        first = request.tasks[0].model_spec if request.tasks else None
+        inference.check_multi_inference(request)
+        version = self.manager.resolve(*handlers.servable(first or model_pb2.ModelSpec()))
+        return inference.multi_inference(version, request)
 
     def metadata(self, request: Any) -> Any:
         handlers.check_metadata_request(request)

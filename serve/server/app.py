@@ -20,8 +20,9 @@ from google.protobuf import text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from zoo.errors import ZooError
 from zoo.serve.config import ModelEntry, read_model_config
-from zoo.serve.options import PARENT_ENV, ServerOptions
+from zoo.serve.options import PARENT_ENV, ServerOptions, channel_arguments
 from zoo.serve.protos import SSLConfig
 from zoo.serve.server.api import ServingApi
 from zoo.serve.server.batching import Batcher
@@ -51,6 +52,7 @@ class EmbeddedServer:
             retries=LoadPolicy(
                 options.max_num_load_retries, options.load_retry_interval_micros / 1e6
             ),
+            prefer_tflite=options.prefer_tflite_model,
         )
         self.health = health.HealthServicer()
         metrics = _metrics(options)
@@ -74,6 +76,7 @@ class EmbeddedServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
+                *channel_arguments(options.grpc_channel_arguments),
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
@@ -92,6 +95,8 @@ class EmbeddedServer:
         if not bound:
             raise OSError(f"cannot listen on {address}")
         self.port = bound
+        if options.grpc_socket_path:  # TF Serving's second gRPC address: a Unix socket
+            self.grpc.add_insecure_port(f"unix:{options.grpc_socket_path}")
         self.rest = RestServer(self.api, options, threads) if options.rest_api_port else None
         self._stopped = threading.Event()
 
@@ -99,6 +104,8 @@ class EmbeddedServer:
         self.grpc.start()
         if self.rest is not None:
             self.rest.start()
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds:
+            threading.Thread(target=self._poll_config, daemon=True, name="zoo-config").start()
         self.manager.start_polling(self.options.file_system_poll_wait_seconds)
         threading.Thread(target=self._publish_health, daemon=True).start()
         log.info(
@@ -116,6 +123,27 @@ class EmbeddedServer:
             self.rest.stop()
         self.manager.stop()
         done.wait(grace)
+
+    def _poll_config(self) -> None:
+        """Re-read the model config file every --model_config_file_poll_wait_seconds and serve
+        what it lists now; a file that does not parse is reported and the old list kept."""
+        path, seconds = (
+            self.options.model_config_file,
+            self.options.model_config_file_poll_wait_seconds,
+        )
+        current = model_entries(self.options)
+        while not self._stopped.wait(seconds):
+            try:
+                entries = read_model_config(path)
+            except ZooError as exc:
+                log.error("the model config file was not reloaded: %s", exc)
+                continue
+            if entries != current:
+                log.info(
+                    "the model config file changed: serving %s", ", ".join(e.name for e in entries)
+                )
+                self.manager.configure(entries)
+                current = entries
 
     def _publish_health(self) -> None:
         """As TF Serving: its two services are SERVING. Beyond it: each model once a version is

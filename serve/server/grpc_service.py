@@ -1,6 +1,7 @@
 """The gRPC services, on the servicer classes generated in tensorflow-serving-api.
 
-PredictionService (Predict, Classify, GetModelMetadata) and ModelService
+PredictionService (Predict, Classify, Regress, MultiInference, GetModelMetadata) and
+ModelService
 (GetModelStatus, HandleReloadConfigRequest) answer through ``api.ServingApi``; every
 error is a status code and message on the wire, never a crash of the server.
 """
@@ -49,6 +50,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return self._serve("Classify", self.api.classify, request, context)
+
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._serve("Regress", self.api.regress, request, context)
+
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        name = request.tasks[0].model_spec.name if request.tasks else ""
+        work = lambda: self.api.multi_inference(request)  # noqa: E731
+        return answer(context, lambda: self.api.call("MultiInference", "GRPC", name, work))
 
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return self._serve("GetModelMetadata", self.api.metadata, request, context)

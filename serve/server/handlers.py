@@ -18,7 +18,6 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
@@ -35,10 +34,14 @@ _STATES = get_model_status_pb2.ModelVersionStatus.State  # LOADING, AVAILABLE, .
 
 def model_spec(request: Any) -> tuple[str, int | None, str | None]:
     """The (name, version, label) a request's model spec names; TF Serving's errors for a
-    spec that names none (ServableRequestFromModelSpec)."""
+    request without one."""
     if not request.HasField("model_spec"):
         raise invalid("Missing ModelSpec")
-    spec = request.model_spec
+    return servable(request.model_spec)
+
+
+def servable(spec: model_pb2.ModelSpec) -> tuple[str, int | None, str | None]:
+    """The (name, version, label) of a model spec (ServableRequestFromModelSpec)."""
     if not spec.name:
         raise invalid("ModelSpec has no name specified.")
     number = spec.version.value if spec.HasField("version") else None
@@ -125,43 +128,6 @@ def run_predict(
     """Predict on one loaded version: check the inputs against the signature, run, filter."""
     checked = prepare_predict(version, request, as_content=as_content)
     return checked.response(checked.run())
-
-
-def run_classify(
-    version: Version, request: classification_pb2.ClassificationRequest
-) -> classification_pb2.ClassificationResponse:
-    """Classify serialized tf.Examples with a signature of TF Serving's Classify shape."""
-    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    signature = version.signature_defs.get(name)
-    if signature is None:
-        raise invalid(f"No signature was found with the name: {name}")
-    if len(signature.inputs) != 1:
-        raise invalid("Expected one input Tensor.")
-    if len(signature.outputs) not in (1, 2):
-        raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
-    if "inputs" not in signature.inputs:
-        raise invalid(f"No classification inputs found in SignatureDef: {signature}")
-    if "classes" not in signature.outputs and "scores" not in signature.outputs:
-        raise invalid(
-            'Expected classification signature outputs to contain at least one of "classes" '
-            f'or "scores". Signature was: {signature}'
-        )
-    serialized = np.array(_serialized_examples(request.input), dtype=object)
-    wanted = sorted(signature.outputs)
-    outputs = version.run(name, {"inputs": serialized}, wanted)
-    classes = outputs.get("classes")
-    scores = outputs.get("scores")
-    response = classification_pb2.ClassificationResponse(model_spec=_spec(version, name))
-    rows = (classes if classes is not None else scores).shape
-    for row in range(rows[0]):
-        result = response.result.classifications.add()
-        for column in range(rows[1]):
-            entry = result.classes.add()
-            if classes is not None:
-                entry.label = classes[row, column].decode("utf-8", "replace")
-            if scores is not None:
-                entry.score = float(scores[row, column])
-    return response
 
 
 def check_metadata_request(request: get_model_metadata_pb2.GetModelMetadataRequest) -> None:
@@ -259,18 +225,6 @@ def _output_filter(signature: Any, wanted: Any) -> list[str]:
             raise invalid(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
     return list(wanted)
-
-
-def _serialized_examples(given: Any) -> list[bytes]:
-    kind = given.WhichOneof("kind")
-    if kind == "example_list" and given.example_list.examples:
-        return [example.SerializeToString() for example in given.example_list.examples]
-    if kind == "example_list_with_context" and given.example_list_with_context.examples:
-        context = given.example_list_with_context.context.SerializeToString()
-        return [context + e.SerializeToString() for e in given.example_list_with_context.examples]
-    if kind in (None, "example_list", "example_list_with_context"):
-        raise invalid("Input is empty.")
-    raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"Input with kind {kind} not supported.")
 
 
 def _spec(version: Version, signature: str) -> model_pb2.ModelSpec:

@@ -62,28 +62,30 @@ class Version:
     def run(
         self, signature: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """Feed ``inputs`` (by alias) to the signature's tensors and fetch ``outputs``.
-
-        A TensorFlow error becomes TF Serving's status code with TensorFlow's message.
-        """
+        """Feed ``inputs`` (by alias) to the signature's tensors and fetch ``outputs``."""
         definition = self.signature_defs[signature]
-        feeds = sorted(inputs)
-        key = (signature, tuple(feeds), tuple(outputs))
+        feeds = {definition.inputs[alias].name: value for alias, value in inputs.items()}
+        fetched = self.run_tensors(feeds, [definition.outputs[a].name for a in outputs])
+        return dict(zip(outputs, fetched, strict=True))
+
+    def run_tensors(
+        self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]
+    ) -> list[np.ndarray]:
+        """Session::Run by tensor names. A TensorFlow error becomes TF Serving's status
+        code with TensorFlow's message."""
+        names = sorted(feeds)
+        key = (tuple(names), tuple(fetches))
         call = self._callables.get(key)
         if call is None:
-            call = self._callable(
-                [definition.inputs[alias].name for alias in feeds],
-                [definition.outputs[alias].name for alias in outputs],
-            )
+            call = self._callable(names, list(fetches))
             with self._lock:
                 self._callables[key] = call
         try:
-            values = call(*(inputs[alias] for alias in feeds))
+            return list(call(*(feeds[name] for name in names)))
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from None
         except (TypeError, ValueError) as exc:  # numpy could not make the tensor
             raise invalid(str(exc)) from None
-        return dict(zip(outputs, values, strict=True))
 
     def _callable(self, feeds: list[str], fetches: list[str]) -> Any:
         """A callable of the session, as Session::Run: TensorFlow checks types and shapes
@@ -96,14 +98,104 @@ class Version:
         self.session.close()
 
 
+class TfliteVersion:
+    """A version served from its ``model.tflite`` by the TF Lite interpreter, as TF Serving
+    does with --prefer_tflite_model (servables/tensorflow/tflite_session.cc): the model's
+    own signatures, or else ``serving_default`` with its tensors by name; inputs are
+    resized to the shapes given. One call at a time: the interpreter is not thread-safe."""
+
+    def __init__(self, name: str, number: int, path: Path) -> None:
+        self.name, self.number, self.path = name, number, Path(path)
+        self.interpreter = tf.lite.Interpreter(model_path=str(self.path / TFLITE_FILE))
+        self._lock = threading.Lock()
+        self._runners: dict[str, Any] = {}
+        self.signature_defs = self._signature_defs()
+
+    def _signature_defs(self) -> dict[str, meta_graph_pb2.SignatureDef]:
+        listed = self.interpreter.get_signature_list()
+        if listed:
+            definitions = {}
+            for key in listed:
+                runner = self.interpreter.get_signature_runner(key)
+                self._runners[key] = runner
+                definitions[key] = _signature_def(
+                    runner.get_input_details(), runner.get_output_details()
+                )
+            return definitions
+        self.interpreter.allocate_tensors()
+        inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
+        outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        return {"serving_default": _signature_def(inputs, outputs)}
+
+    def run(
+        self, signature: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        with self._lock:
+            try:
+                if signature in self._runners:
+                    answers = self._runners[signature](**inputs)
+                    return {alias: np.asarray(answers[alias]) for alias in outputs}
+                return self._run_tensors(inputs, outputs)
+            except (ValueError, RuntimeError) as exc:  # the interpreter's refusals
+                raise invalid(str(exc)) from None
+
+    def run_tensors(
+        self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]
+    ) -> list[np.ndarray]:
+        names = {name.removesuffix(":0"): value for name, value in feeds.items()}
+        answers = self.run("serving_default", names, [f.removesuffix(":0") for f in fetches])
+        return list(answers.values())
+
+    def _run_tensors(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        interpreter = self.interpreter
+        details = {d["name"]: d for d in interpreter.get_input_details()}
+        for name, value in inputs.items():
+            if tuple(details[name]["shape"]) != value.shape:
+                interpreter.resize_tensor_input(details[name]["index"], value.shape)
+        interpreter.allocate_tensors()
+        for name, value in inputs.items():
+            interpreter.set_tensor(details[name]["index"], value.astype(details[name]["dtype"]))
+        interpreter.invoke()
+        found = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+        return {name: interpreter.get_tensor(found[name]).copy() for name in outputs}
+
+
+def _signature_def(
+    inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+) -> meta_graph_pb2.SignatureDef:
+    """A SignatureDef for TF Lite tensors (their details by alias)."""
+    signature = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    for target, tensors in ((signature.inputs, inputs), (signature.outputs, outputs)):
+        for alias, detail in tensors.items():
+            info = target[alias]
+            info.name = detail["name"]
+            info.dtype = tf.as_dtype(detail["dtype"]).as_datatype_enum
+            for size in detail.get("shape_signature", detail["shape"]):
+                info.tensor_shape.dim.add(size=int(size))
+    return signature
+
+
+TFLITE_FILE = "model.tflite"
+
+
 def is_saved_model(folder: Path) -> bool:
     return any((folder / name).is_file() for name in SAVED_MODEL_FILES)
 
 
 def load_version(
-    name: str, number: int, path: Path, options: SessionOptions | None = None
-) -> Version:
-    """Load the SavedModel at ``path`` into a session of its own; run its init op."""
+    name: str,
+    number: int,
+    path: Path,
+    options: SessionOptions | None = None,
+    *,
+    prefer_tflite: bool = False,
+) -> Version | TfliteVersion:
+    """Load the SavedModel at ``path`` into a session of its own and run its init op; with
+    ``prefer_tflite``, its ``model.tflite`` if it has one."""
+    if prefer_tflite and (Path(path) / TFLITE_FILE).is_file():
+        return TfliteVersion(name, number, path)
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph, config=(options or SessionOptions()).config())
     try:

@@ -67,8 +67,10 @@ class ModelManager:
         warmup: Callable[[Version], object] | None = None,
         session: SessionOptions | None = None,
         retries: LoadPolicy | None = None,
+        prefer_tflite: bool = False,
     ) -> None:
         self.warmup = warmup
+        self.prefer_tflite = prefer_tflite
         self.session = session or SessionOptions()
         self.retries = retries or LoadPolicy()
         self._lock = threading.RLock()
@@ -147,7 +149,9 @@ class ModelManager:
         entry = model.entry
         state = model.states.setdefault(number, VersionState(LOADING))
         try:
-            version = load_version(entry.name, number, path, self.session)
+            version = load_version(
+                entry.name, number, path, self.session, prefer_tflite=self.prefer_tflite
+            )
             if self.warmup is not None:
                 self.warmup(version)
         except Exception as exc:  # the old versions keep serving; the status says why

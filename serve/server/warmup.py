@@ -1,9 +1,10 @@
 """Replaying a version's warmup records before it serves, as TF Serving does.
 
 ``assets.extra/tf_serving_warmup_requests`` is a TFRecord file of PredictionLog protos;
-each Predict or Classify request in it is run once (tensorflow_serving/servables/
-tensorflow/saved_model_warmup_util.cc). A missing file means no warmup; a record that
-fails makes the load fail, so a broken version never takes traffic.
+each Predict, Classify, Regress or MultiInference request in it is run once
+(tensorflow_serving/servables/tensorflow/saved_model_warmup_util.cc). A missing file
+means no warmup; a record that fails makes the load fail, so a broken version never
+takes traffic.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from zoo.serve.server.handlers import run_classify, run_predict
+from zoo.serve.server import inference
+from zoo.serve.server.handlers import run_predict
 from zoo.serve.server.loader import Version
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -37,7 +39,11 @@ def run_warmup(version: Version) -> int:
         if kind == "predict_log":
             run_predict(version, log.predict_log.request)
         elif kind == "classify_log":
-            run_classify(version, log.classify_log.request)
+            inference.classify(version, log.classify_log.request)
+        elif kind == "regress_log":
+            inference.regress(version, log.regress_log.request)
+        elif kind == "multi_inference_log":
+            inference.multi_inference(version, log.multi_inference_log.request)
         elif kind is not None:
             raise ValueError(f"Unsupported log_type for warmup: {kind}")
     return count
