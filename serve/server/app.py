@@ -30,6 +30,7 @@ from zoo.serve.server.grpc_service import ModelService, PredictionService
 from zoo.serve.server.loader import SessionOptions
 from zoo.serve.server.manager import LoadPolicy, ModelManager
 from zoo.serve.server.metrics import Metrics
+from zoo.serve.server.profiler import ProfilerService
 from zoo.serve.server.rest import RestServer
 from zoo.serve.server.warmup import run_warmup
 
@@ -85,6 +86,7 @@ class EmbeddedServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.api), self.grpc)
         if options.enable_grpc_healthcheck_service:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        self.grpc.add_generic_rpc_handlers((ProfilerService().handler(),))  # as TF Serving
         address = f"{options.host}:{options.port}"
         credentials = _credentials(options)
         bound = (

@@ -64,6 +64,7 @@ class RestServer:
         self.port = options.rest_api_port
         self.ssl = _ssl_context(options.ssl_config_file)
         self.max_bytes = options.max_request_mb * 1024 * 1024
+        self.timeout = options.rest_api_timeout_in_ms / 1000 or None  # 0: no limit
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zoo-rest")
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -96,9 +97,13 @@ class RestServer:
             return web.Response(text=metrics.exposition(), content_type="text/plain")
         try:
             body = await request.read()
-            result = await self._loop.run_in_executor(
+            work = self._loop.run_in_executor(
                 self._executor, self._dispatch, request.method, request.path, body
             )
+            try:  # --rest_api_timeout_in_ms, TF Serving's deadline for a REST request
+                result = await asyncio.wait_for(work, self.timeout)
+            except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the builtin
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
             status = 200
         except ServingError as exc:
             result, status = {"error": exc.message}, exc.http_status
