@@ -52,7 +52,10 @@ def register_commands(cli: click.Group) -> None:
     "many concurrent clients faster.",
 )
 @click.option(
-    "--poll", default=1, show_default=True, help="Seconds between scans for new versions."
+    "--poll",
+    default=1,
+    show_default=True,
+    help="Seconds between scans for new versions (and, for a config file, for its changes).",
 )
 @click.option(
     "--workdir",
@@ -96,11 +99,10 @@ def serve_command(
     from zoo.serve.options import ServerOptions
     from zoo.serve.server_files import write_server_files
 
-    entries = (
-        read_model_config(models[0])
-        if len(models) == 1 and Path(models[0]).is_file()
-        else entries_for(models)
+    config_file = (
+        Path(models[0]).resolve() if len(models) == 1 and Path(models[0]).is_file() else None
     )
+    entries = read_model_config(config_file) if config_file else entries_for(models)
     if emit:
         from zoo.serve.deploy import DeploySettings
         from zoo.serve.deploy import emit as emit_files
@@ -126,7 +128,9 @@ def serve_command(
         file_system_poll_wait_seconds=poll,
         tensorflow_intra_op_parallelism=intra_op_threads,
         enable_grpc_healthcheck_service=True,  # for load balancers and Kubernetes probes
-        model_config_file=str(write_model_config(folder / "models.config", entries)),
+        # the user's config file itself, re-read as it changes; folders get one written here
+        model_config_file=str(config_file or write_model_config(folder / "models.config", entries)),
+        model_config_file_poll_wait_seconds=poll if config_file else 0,
     )
     write_server_files(options, folder, batching=batching, metrics=bool(rest_port))
     server = choose(engine, options, entries, gpu=gpu)

@@ -471,6 +471,73 @@ def test_reload_config_adds_and_removes_models(exported, server, client):
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.subprocess
+def test_reload_config_answers_a_failed_load_at_once_and_keeps_the_others(
+    exported, server, client, tmp_path
+):
+    """A new model whose version does not load: the answer comes as soon as the load
+    failed, with its error (not after the load timeout), and the model kept serves on;
+    a base path that does not exist is refused outright, as TF Serving's source does."""
+    root, data, _ = exported
+    kept = ModelEntry("galaxies", root / "models" / "galaxies")
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "models" / "galaxies" / "1", broken / "1")
+    (broken / "1" / "saved_model.pb").write_bytes(b"not a saved model")
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.CopyFrom(model_config([kept, ModelEntry("broken", broken)]))
+    started = time.monotonic()
+    code, details = call(client, client.models.HandleReloadConfigRequest, request)
+    assert code == grpc.StatusCode.UNKNOWN and "Cannot parse file" in details
+    assert time.monotonic() - started < 30
+    assert client.status("galaxies") == {1: "AVAILABLE"}
+    client.predict("galaxies", {"images": images(data, 1)})  # it never stopped serving
+    missing = ModelEntry("missing", tmp_path / "nowhere")
+    request.config.CopyFrom(model_config([kept, missing]))
+    assert call(client, client.models.HandleReloadConfigRequest, request) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Could not find base path {(tmp_path / 'nowhere').resolve()} for servable missing",
+    )
+    request.config.CopyFrom(model_config([kept]))
+    client.models.HandleReloadConfigRequest(request, timeout=120)
+
+
+@pytest.mark.subprocess
+def test_zoo_serve_serves_the_users_config_file_and_its_edits(exported, tmp_path):
+    """`zoo serve CONFIG` gives the server the file itself: a model added to it is served
+    within the poll interval, without a restart."""
+    from helpers import ZOO_SCRIPT
+
+    root, _, _ = exported
+    config = tmp_path / "models.config"
+    write_model_config(config, [ModelEntry("galaxies", root / "models" / "galaxies")])
+    port = free_port()
+    serving = subprocess.Popen(
+        [str(ZOO_SCRIPT), "serve", str(config), "--port", str(port), "--rest-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert serving.stdout.readline().startswith("serving on grpc://")
+        write_model_config(
+            config,
+            [ModelEntry("galaxies", root / "models" / "galaxies"),
+             ModelEntry("again", root / "models" / "galaxies")],
+        )  # fmt: skip
+        with ServingClient(f"127.0.0.1:{port}", retries=0) as one:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if one.status("again") == {1: "AVAILABLE"}:
+                        break
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, "the edit was not served"
+                time.sleep(0.5)
+            assert one.status("galaxies") == {1: "AVAILABLE"}
+    finally:
+        serving.send_signal(__import__("signal").SIGINT)
+        serving.wait(timeout=60)
+
+
 def make_certificates(folder: Path) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl."""
     folder.mkdir()

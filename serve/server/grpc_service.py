@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -102,6 +103,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             except ConfigError as exc:
                 raise invalid(str(exc)) from None
         before = set(self.manager.names())
+        for entry in entries:  # TF Serving's file-system source refuses these outright
+            if entry.name not in before and not Path(entry.base_path).is_dir():
+                raise invalid(
+                    f"Could not find base path {entry.base_path} for servable {entry.name}"
+                )
         self.manager.configure(entries)
         added = [e.name for e in entries if e.name not in before]
         deadline = time.monotonic() + self.load_timeout
