@@ -27,7 +27,7 @@ from zoo.serve.protos import SSLConfig
 from zoo.serve.server.api import ServingApi
 from zoo.serve.server.batching import Batcher
 from zoo.serve.server.grpc_service import ModelService, PredictionService
-from zoo.serve.server.loader import SessionOptions
+from zoo.serve.server.loader import SessionOptions, register_extra_ops
 from zoo.serve.server.manager import LoadPolicy, ModelManager
 from zoo.serve.server.metrics import Metrics
 from zoo.serve.server.profiler import ProfilerService
@@ -214,6 +214,8 @@ def set_op_threads(options: ServerOptions) -> None:
 def run(options: ServerOptions) -> None:
     """Serve until SIGTERM or SIGINT, or until the process named in $ZOO_SERVE_PARENT_PID is gone."""
     set_op_threads(options)
+    for package in register_extra_ops():
+        log.info("ops of %s registered", package)
     server = EmbeddedServer(options)
     stop = threading.Event()
     for sign in (signal.SIGTERM, signal.SIGINT):

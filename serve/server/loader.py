@@ -14,6 +14,8 @@ own message.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,9 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from zoo.serve.server.status import from_tf_error, invalid
 
 SERVE_TAG = "serve"
+#: Op libraries that tensorflow_model_server is built with beyond TensorFlow's own, loaded
+#: (by importing their Python packages) where they are installed: TF Text's tokenizers.
+EXTRA_OP_PACKAGES = ("tensorflow_text",)
 #: The files that make a folder a SavedModel (TF Serving accepts either).
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
@@ -178,6 +183,14 @@ def _signature_def(
 
 
 TFLITE_FILE = "model.tflite"
+
+
+def register_extra_ops() -> list[str]:
+    """Register the extra op libraries that are installed; their names."""
+    found = [name for name in EXTRA_OP_PACKAGES if importlib.util.find_spec(name) is not None]
+    for name in found:
+        importlib.import_module(name)
+    return found
 
 
 def is_saved_model(folder: Path) -> bool:
