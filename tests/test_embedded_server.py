@@ -163,3 +163,36 @@ def test_the_client_retries_unavailable_with_grpcs_retry_policy(server):
     finally:
         starter.join()
         started_servers[0].stop(grace=1)
+
+
+def test_stopping_answers_every_request_waiting_for_a_batch(server):
+    """A batch that would wait 30 s to fill: stopping the server answers the waiting
+    request at once (UNAVAILABLE) instead of leaving it to hang."""
+    import threading
+    import time
+
+    from zoo.serve.server.batching import STOPPED, Batcher
+    from zoo.serve.server_files import BatchingOptions
+
+    batcher = Batcher(server.manager, BatchingOptions(64, 30_000_000, 1, 10))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tf2"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0], "float32")))
+    outcome = []
+    waiting = threading.Thread(target=lambda: outcome.append(_answer(batcher, request)))
+    waiting.start()
+    time.sleep(0.5)  # queued, its batch far from due
+    started = time.monotonic()
+    batcher.stop()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and time.monotonic() - started < 5
+    assert outcome == [(grpc.StatusCode.UNAVAILABLE, STOPPED)]
+
+
+def _answer(batcher, request):
+    from zoo.serve.server.status import ServingError
+
+    try:
+        return batcher.predict(request)
+    except ServingError as exc:
+        return exc.code, exc.message

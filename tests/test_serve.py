@@ -674,6 +674,26 @@ def test_flags_are_tensorflow_model_servers_and_unknown_ones_are_refused(tmp_pat
         parse_flags(["--port=9000"])
 
 
+def test_a_bad_config_or_batching_file_is_one_line_and_a_nonzero_exit(tmp_path):
+    """Checked before TensorFlow loads: one line, TF Serving's words, exit status 255; a
+    batching field the embedded server does not implement is refused by name."""
+    bad = tmp_path / "bad_model_config.txt"
+    bad.write_text("improperly formatted file")
+    batching = tmp_path / "batching.txt"
+    batching.write_text("max_batch_size { value: 8 }\nallowed_batch_sizes: 8\n")
+    for flags, message in (
+        ([f"--model_config_file={bad}"], "Error parsing text-format tensorflow.serving.ModelServerConfig"),
+        ([f"--model_base_path={tmp_path}", "--enable_batching", f"--batching_parameters_file={batching}"],
+         "the embedded server does not implement allowed_batch_sizes"),
+    ):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "zoo.serve.server", *flags],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 255 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
 STAND_IN = """#!{python}
 import json, os, sys
 folder = os.environ["ZOO_STAND_IN"]

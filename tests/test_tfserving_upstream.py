@@ -666,3 +666,10 @@ def test_profiler_service_with_valid_trace_request(servers, paths, tmp_path):
         call_rest(url, {"instances": [2.0, 3.0, 4.0]})
     profiler_client.trace(grpc_address, str(logdir), 1000, "", 10)
     assert any(logdir.rglob("*.xplane.pb"))
+
+
+def test_tf_text(servers, testdata):
+    """A model with TF Text's ops: the server registers them, as TF Serving's binary has them."""
+    model_path = testdata / "tf_text_regression"
+    address = servers.run("default", model_path)[1]
+    verify_predict_request(address, 3.0, model_version(model_path), rpc_timeout=600)

@@ -222,6 +222,22 @@ def bad_half_plus_two(export_dir: Path) -> Path:
     return export_dir
 
 
+def tf_text_regression(export_dir: Path) -> Path:
+    """A half_plus_two that needs TF Text's ops (a tokenizer counts the 2 of ``b``), as
+    upstream's tf_text_regression model needs them: the server must have those ops."""
+    import tensorflow_text as text
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def predict(self, x: tf.Tensor) -> dict:
+            words = text.WhitespaceTokenizer().tokenize(tf.constant(["half plus"]))
+            return {"y": 0.5 * x + tf.cast(words.row_lengths()[0], tf.float32)}
+
+    model = Model()
+    tf.saved_model.save(model, str(export_dir), signatures={"serving_default": model.predict})
+    return Path(export_dir)
+
+
 #: The config files of TF Serving's testdata, as upstream writes them.
 GOOD_MODEL_CONFIG = """model_config_list: {
   config: {
@@ -260,6 +276,7 @@ def write_testdata(root: Path) -> Path:
     counter(root / "saved_model_counter" / VERSION)
     bad_half_plus_two(root / "bad_half_plus_two" / VERSION)
     half_plus_two_tflite(root / "saved_model_half_plus_two_tflite" / VERSION)
+    tf_text_regression(root / "tf_text_regression" / "01")
     half_plus_two_tflite_with_signature(
         root / "saved_model_half_plus_two_tflite_with_sigdef" / VERSION,
         root / "saved_model_half_plus_two_tf2_cpu" / VERSION,
