@@ -83,16 +83,6 @@ class ServerOptions:
             if value and not Path(value).is_file():
                 raise ConfigError(f"--{name}={value}: no such file")
 
-    def read_files(self) -> None:
-        """Read the model config and batching files as the server will; their errors now."""
-        from zoo.serve.config import read_model_config
-        from zoo.serve.server_files import BatchingOptions
-
-        if self.model_config_file:
-            read_model_config(self.model_config_file)
-        if self.batching_parameters_file:
-            BatchingOptions.from_file(self.batching_parameters_file)
-
 
 def channel_arguments(text: str) -> list[tuple[str, int | str]]:
     """--grpc_channel_arguments ("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb")

@@ -9,13 +9,18 @@ import logging
 import sys
 
 from zoo.errors import ZooError
+from zoo.serve.config import read_model_config
 from zoo.serve.options import parse_flags
+from zoo.serve.server_files import BatchingOptions
 
 
 def main() -> None:
     try:
         options = parse_flags(sys.argv[1:])
-        options.read_files()
+        if options.model_config_file:  # read as the server will, to fail before it starts
+            read_model_config(options.model_config_file)
+        if options.batching_parameters_file:
+            BatchingOptions.from_file(options.batching_parameters_file)
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(255)
