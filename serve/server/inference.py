@@ -10,7 +10,8 @@ does unless --enable_signature_method_name_check is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 import numpy as np
@@ -192,27 +193,29 @@ def _spec(version: Version, signature: str) -> model_pb2.ModelSpec:
 def classify(
     version: Version, request: classification_pb2.ClassificationRequest
 ) -> classification_pb2.ClassificationResponse:
-    name, signature = _signature(version, request.model_spec)
-    input_name, outputs = classification_tensors(signature)
-    examples = serialized_examples(request.input)
-    fetched = _run(version, {input_name}, outputs, examples)
-    return classification_pb2.ClassificationResponse(
-        model_spec=_spec(version, name),
-        result=classification_result(signature, len(examples), fetched),
-    )
+    spec, result = _one_signature(version, request, classification_tensors, classification_result)
+    return classification_pb2.ClassificationResponse(model_spec=spec, result=result)
 
 
 def regress(
     version: Version, request: regression_pb2.RegressionRequest
 ) -> regression_pb2.RegressionResponse:
+    spec, result = _one_signature(version, request, regression_tensors, regression_result)
+    return regression_pb2.RegressionResponse(model_spec=spec, result=result)
+
+
+def _one_signature(
+    version: Version,
+    request: Any,
+    tensors: Callable[[SignatureDef], tuple[str, list[str]]],
+    result: Callable[[SignatureDef, int, dict[str, np.ndarray]], Any],
+) -> tuple[model_pb2.ModelSpec, Any]:
+    """Run the request's signature on its examples; the response's spec and result."""
     name, signature = _signature(version, request.model_spec)
-    input_name, outputs = regression_tensors(signature)
+    input_name, outputs = tensors(signature)
     examples = serialized_examples(request.input)
     fetched = _run(version, {input_name}, outputs, examples)
-    return regression_pb2.RegressionResponse(
-        model_spec=_spec(version, name),
-        result=regression_result(signature, len(examples), fetched),
-    )
+    return _spec(version, name), result(signature, len(examples), fetched)
 
 
 def check_multi_inference(request: inference_pb2.MultiInferenceRequest) -> str:
