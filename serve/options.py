@@ -3,8 +3,10 @@
 Every engine is driven with the same flags (``--name=value``; booleans also bare), so
 ``zoo serve`` builds one command line whichever server runs it. A flag the embedded
 server does not implement is refused by name, instead of being ignored as TF Serving
-ignores unknown flags. Two flags are zoo's own: ``--host`` (TF Serving binds every
-interface; the embedded server binds 127.0.0.1 unless told) and ``--max_request_mb``.
+ignores unknown flags. Some flags are zoo's own (ZOO_FLAGS): ``--host`` (TF Serving binds
+every interface; the embedded server binds 127.0.0.1 unless told), the limits of what one
+request may cost (serve/server/limits.py), and ``--enable_model_management``, since a
+reload of the model config is an administrator's act.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from pathlib import Path
 
 from zoo.errors import ConfigError
 
+#: The embedded server's own flags, which tensorflow_model_server does not take.
+ZOO_FLAGS = (
+    "host",
+    "max_request_mb",
+    "max_inflight_request_mb",
+    "max_request_elements",
+    "max_image_pixels",
+    "enable_model_management",
+)
 #: Set by zoo's engine: the server stops when the process with this pid is gone.
 PARENT_ENV = "ZOO_SERVE_PARENT_PID"
 
@@ -48,7 +59,11 @@ class ServerOptions:
     monitoring_config_file: str = ""
     ssl_config_file: str = ""
     host: str = "127.0.0.1"
-    max_request_mb: int = 256
+    max_request_mb: int = 256  # one request's bytes, over gRPC or REST
+    max_inflight_request_mb: int = 1024  # the bytes of all requests being served at once
+    max_request_elements: int = 100_000_000  # elements one tensor may declare
+    max_image_pixels: int = 50_000_000  # pixels an encoded image may declare
+    enable_model_management: bool = False  # HandleReloadConfigRequest (also on with mTLS)
 
     def check(self) -> None:
         if not self.model_config_file and not self.model_base_path:
@@ -136,7 +151,7 @@ def to_flags(options: ServerOptions, *, zoo_flags: bool = True) -> list[str]:
     flags = []
     for field in fields(ServerOptions):
         value = getattr(options, field.name)
-        if field.name in ("host", "max_request_mb") and not zoo_flags:
+        if field.name in ZOO_FLAGS and not zoo_flags:
             continue
         if value == getattr(default, field.name) and field.name != "port":
             continue

@@ -63,6 +63,7 @@ def start_server(
         rest_api_port=free_port(),
         model_config_file=str(write_model_config(folder / "models.config", models)),
         enable_grpc_healthcheck_service=True,
+        enable_model_management=True,  # the reload tests' HandleReloadConfigRequest
         **flags,
     )
     write_server_files(options, folder, batching=batching, metrics=True, batch=batch)

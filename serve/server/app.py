@@ -27,6 +27,7 @@ from zoo.serve.protos import SSLConfig
 from zoo.serve.server.api import ServingApi
 from zoo.serve.server.batching import Batcher
 from zoo.serve.server.grpc_service import ModelService, PredictionService
+from zoo.serve.server.limits import InflightBudget, RequestLimits
 from zoo.serve.server.loader import SessionOptions, register_extra_ops
 from zoo.serve.server.manager import LoadPolicy, ModelManager
 from zoo.serve.server.metrics import Metrics
@@ -67,6 +68,8 @@ class EmbeddedServer:
             metrics=metrics,
             predict=self.batcher.predict if self.batcher else None,
             as_content=options.enable_serialization_as_tensor_content,
+            limits=RequestLimits(options.max_request_elements, options.max_image_pixels),
+            inflight=InflightBudget(options.max_inflight_request_mb * 1024 * 1024),
         )
         limit = options.max_request_mb * 1024 * 1024
         threads = options.grpc_max_threads
@@ -83,7 +86,10 @@ class EmbeddedServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.api), self.grpc
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.api), self.grpc)
+        management = options.enable_model_management or _client_verified(options)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self.api, management=management), self.grpc
+        )
         if options.enable_grpc_healthcheck_service:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.grpc.add_generic_rpc_handlers((ProfilerService().handler(),))  # as TF Serving
@@ -180,6 +186,13 @@ def _credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         pair, root_certificates=ca, require_client_auth=config.client_verify
     )
+
+
+def _client_verified(options: ServerOptions) -> bool:
+    """Mutual TLS: every client holds a certificate the server's CA signed."""
+    if not options.ssl_config_file:
+        return False
+    return text_format.Parse(Path(options.ssl_config_file).read_text(), SSLConfig()).client_verify
 
 
 def _metrics(options: ServerOptions) -> Metrics | None:

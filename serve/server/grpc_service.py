@@ -9,6 +9,7 @@ error is a status code and message on the wire, never a crash of the server.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +44,18 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.api = api
 
     def _serve(self, api: str, method: Callable[[Any], Any], request: Any, context: Any) -> Any:
-        name = request.model_spec.name
-        return answer(context, lambda: self.api.call(api, "GRPC", name, lambda: method(request)))
+        tasks = getattr(request, "tasks", None)  # MultiInference names its model per task
+        name = (
+            (tasks[0].model_spec.name if tasks else "")
+            if tasks is not None
+            else request.model_spec.name
+        )
+
+        def work() -> Any:
+            with self.api.inflight.hold(request.ByteSize()):
+                return method(request)
+
+        return answer(context, lambda: self.api.call(api, "GRPC", name, work))
 
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return self._serve("Predict", self.api.predict, request, context)
@@ -56,25 +67,45 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._serve("Regress", self.api.regress, request, context)
 
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        name = request.tasks[0].model_spec.name if request.tasks else ""
-        work = lambda: self.api.multi_inference(request)  # noqa: E731
-        return answer(context, lambda: self.api.call("MultiInference", "GRPC", name, work))
+        return self._serve("MultiInference", self.api.multi_inference, request, context)
 
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return self._serve("GetModelMetadata", self.api.metadata, request, context)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, api: ServingApi, load_timeout: float = 600) -> None:
+    """GetModelStatus for all; HandleReloadConfigRequest only where model management is on
+    (--enable_model_management, or mutual TLS), and one reload at a time, so reloads can
+    hold at most one of the server's threads and never starve Predict."""
+
+    def __init__(self, api: ServingApi, load_timeout: float = 600, management: bool = True) -> None:
         self.api = api
         self.manager: ModelManager = api.manager
         self.load_timeout = load_timeout
+        self.management = management
+        self._reloading = threading.Lock()
 
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return answer(context, lambda: self.api.model_status(request))
 
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return answer(context, lambda: self._reload(request))
+        return answer(context, lambda: self._reload_one_at_a_time(request))
+
+    def _reload_one_at_a_time(self, request: Any) -> Any:
+        if not self.management:
+            raise ServingError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "model management is off on this server: start it with "
+                "--enable_model_management, or serve over mutual TLS",
+            )
+        if not self._reloading.acquire(blocking=False):
+            raise ServingError(
+                grpc.StatusCode.UNAVAILABLE, "another model config reload is in progress"
+            )
+        try:
+            return self._reload(request)
+        finally:
+            self._reloading.release()
 
     def _reload(self, request: Any) -> Any:
         """Serve exactly the new model list; answer once every new model is available."""

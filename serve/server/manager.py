@@ -214,6 +214,19 @@ class ModelManager:
                 )
             return model.versions[max(model.versions)]
 
+    def labelled(self, name: str, label: str) -> int:
+        """The version a label of ``name`` names; TF Serving's errors when there is none."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                raise ServingError(
+                    grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}"
+                )
+            number = model.entry.labels.get(label)
+        if number is None:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return number
+
     def status(self, name: str, version: int | None = None) -> list[tuple[int, VersionState]]:
         """(version, state) pairs of a model, or of one version; NOT_FOUND when unknown."""
         with self._lock:

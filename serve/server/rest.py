@@ -100,14 +100,17 @@ class RestServer:
         try:
             if not API_PATH.fullmatch(request.path):  # http_server.cc routes only these
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Not Found: {request.path}")
-            body = await request.read()
-            work = self._loop.run_in_executor(
-                self._executor, self._dispatch, request.method, request.path, body
-            )
-            try:  # --rest_api_timeout_in_ms, TF Serving's deadline for a REST request
-                text = await asyncio.wait_for(work, self.timeout)
-            except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the builtin
-                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            with self.api.inflight.hold(request.content_length or 0):  # before it is read
+                body = await request.read()
+                work = self._loop.run_in_executor(
+                    self._executor, self._dispatch, request.method, request.path, body
+                )
+                try:  # --rest_api_timeout_in_ms, TF Serving's deadline for a REST request
+                    text = await asyncio.wait_for(work, self.timeout)
+                except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the builtin
+                    raise ServingError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
+                    ) from None
         except ServingError as exc:
             error = exc
         except web.HTTPException as exc:  # aiohttp's own refusals (a body too large)
