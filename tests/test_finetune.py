@@ -136,18 +136,39 @@ def test_cache_stores_eight_views_for_a_backbone_that_sees_orientation(workspace
 
 
 def test_top_strategy_trains_only_the_top_blocks(workspace, tmp_path):
+    """Pretrained: the top block's convolutions train, its batch-norm layers stay as they
+    were (inference mode, moving statistics), so the head's work is not undone."""
     result = run(workspace, tmp_path / "top", strategy="top", unfreeze=1, finetune_epochs=2)
     assert [p.name for p in result.phases] == ["head", "top1"]
     assert result.phases[1].unfrozen_blocks == 1
     assert result.phases[1].lr == pytest.approx(1e-4)  # lr / 10
     before = pretrained_backbone(workspace)
     after = {w.path: w.numpy() for w in result.model.get_layer("astro_cnn").weights}
+    head_kept = not result.phases[1].kept
     for weight in before.weights:
         changed = not np.allclose(weight.numpy(), after[weight.path])
-        if weight.path.startswith(("stem", "block1", "block2")):
-            assert not changed, weight.path  # frozen
-        elif "moving" not in weight.path:
-            assert changed, weight.path  # the top block, after block2_out, trained
+        frozen = weight.path.startswith(("stem", "block1", "block2")) or "_bn/" in weight.path
+        if frozen or head_kept:
+            assert not changed, weight.path  # frozen, batch norm, or the head's model kept
+        else:
+            assert changed, weight.path  # the top block's convolutions, after block2_out
+    if head_kept:
+        assert "the head's model is kept" in " ".join(result.summary["notes"])
+
+
+def test_fine_tuning_never_ends_worse_than_the_head(workspace, tmp_path):
+    """The first epoch after unfreezing starts where the head left off, and the run keeps
+    the better of the head and the fine-tuned model, judged on validation."""
+    result = run(
+        workspace, tmp_path / "top", strategy="top", unfreeze=2, epochs=6, finetune_epochs=3,
+        patience=10,
+    )  # fmt: skip
+    head, top = result.phases
+    first = top.history["val_loss"][0]
+    assert first < head.best * 1.5 + 0.05, (first, head.best)  # no shock at the phase change
+    kept = top.best if top.kept else head.best
+    assert kept <= head.best
+    assert result.metrics["val"]["accuracy"] >= max(head.history["val_accuracy"]) - 1e-6 or top.kept
 
 
 def test_progressive_strategy_unfreezes_one_block_at_a_time(workspace, tmp_path):

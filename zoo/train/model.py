@@ -1,11 +1,11 @@
 """The classifier: raw images -> preprocessing -> backbone -> head.
 
 The head is its own small model so it can train alone on cached features and then be
-reused, weights and all, inside the full classifier. A pretrained backbone is called in
-inference mode, so its batch-norm layers keep their moving statistics while a small data
-set fine-tunes it (the Keras transfer-learning recipe; unfrozen ones still learn their
-scale and offset). A backbone trained from scratch needs its batch statistics, so it runs
-in training mode while it trains.
+reused, weights and all, inside the full classifier. A pretrained backbone keeps its
+batch-norm layers frozen, in inference mode on their moving statistics, while a small data
+set fine-tunes the blocks around them (the Keras transfer-learning recipe). A backbone
+trained from scratch needs its batch statistics, so it runs in training mode while it
+trains.
 """
 
 from __future__ import annotations
@@ -102,13 +102,26 @@ def block_boundaries(backbone: keras.Model, patterns: Sequence[str]) -> list[int
     ]
 
 
-def set_trainable_top(backbone: keras.Model, patterns: Sequence[str], blocks: int | None) -> int:
+def set_trainable_top(
+    backbone: keras.Model,
+    patterns: Sequence[str],
+    blocks: int | None,
+    *,
+    keep_batch_norm: bool = False,
+) -> int:
     """Freeze the backbone except its top ``blocks`` blocks (None: all); returns blocks unfrozen.
 
-    The top N blocks are every layer after the Nth block boundary from the end.
+    The top N blocks are every layer after the Nth block boundary from the end. With
+    ``keep_batch_norm`` (a pretrained backbone), every batch-norm layer stays frozen, so it
+    runs in inference mode on its moving statistics while the blocks around it train: a
+    small data set's batch statistics would otherwise replace the ones the backbone was
+    trained with, and the first epoch undoes what the head learned (Keras's
+    transfer-learning guide; Keras 3 does not carry ``backbone(x, training=False)`` into
+    the layers of a nested model when the classifier trains).
     """
     if blocks is None:
         backbone.trainable = True
+        _freeze_batch_norm(backbone, keep_batch_norm)
         return len(block_boundaries(backbone, patterns)) or 1
     boundaries = block_boundaries(backbone, patterns)
     if not boundaries:
@@ -120,7 +133,16 @@ def set_trainable_top(backbone: keras.Model, patterns: Sequence[str], blocks: in
     first = 0 if blocks >= len(boundaries) else boundaries[-blocks - 1] + 1
     for index, layer in enumerate(backbone.layers):
         layer.trainable = index >= first
+    _freeze_batch_norm(backbone, keep_batch_norm)
     return min(blocks, len(boundaries))
+
+
+def _freeze_batch_norm(model: keras.Model, freeze: bool) -> None:
+    if not freeze:
+        return
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 def activation_bytes(model: keras.Model, batch_size: int) -> int:

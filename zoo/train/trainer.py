@@ -55,6 +55,7 @@ class Trainer:
         self.workers = workers
         self.notes: list[str] = []
         self.features: SplitFeatures | None = None  # set when the head trains on cached features
+        self.head_kept = False  # unfreezing did not beat the head: the head's model is kept
         if not network.pretrained and plan.strategy == "head":
             self.notes.append("random backbone weights with --strategy head: only the head learns")
             warnings.warn(
@@ -71,11 +72,36 @@ class Trainer:
         if plan.head is not None:
             self._head_phase(plan.head)
         if plan.strategy == "top":
-            self._tune_phase(f"top{plan.unfreeze}", blocks=plan.unfreeze)
-        elif plan.strategy == "full":
+            self._tune_unless_worse(f"top{plan.unfreeze}", plan.unfreeze)
+        elif plan.strategy == "full" and plan.head is not None:
+            self._tune_unless_worse("full", None)
+        elif plan.strategy == "full":  # from scratch: one phase, nothing to compare with
             self._tune_phase("full", blocks=None)
         elif plan.strategy == "progressive":
             self._progressive()
+
+    def _tune_unless_worse(self, name: str, blocks: int | None) -> None:
+        """Fine-tune after the head; the run keeps the best model over its phases, so when
+        the unfrozen blocks never beat the head's best validation loss, the head's model
+        is restored, saved and reported."""
+        head = self.phases[-1].best
+        record = self._tune_if_better(name, blocks, head)
+        if not record.kept:
+            self.notes.append(
+                f"{name}: fine-tuning never beat the head on validation (loss {record.best:.4f} "
+                f"against {head:.4f}); the head's model is kept"
+            )
+
+    def _tune_if_better(self, name: str, blocks: int | None, best: float) -> PhaseRecord:
+        """A fine-tuning phase, undone (``kept`` False) unless it beats ``best``."""
+        previous = [w.numpy() for w in self.network.classifier.weights]
+        record = self._tune_phase(name, blocks=blocks)
+        if not record.best < best:
+            for variable, value in zip(self.network.classifier.weights, previous, strict=True):
+                variable.assign(value)
+            record.kept = False
+            self.head_kept = all(not p.kept for p in self.phases[1:])
+        return record
 
     def _head_phase(self, phase: PhasePlan) -> None:
         config, network = self.config, self.network
@@ -102,7 +128,9 @@ class Trainer:
     def _tune_phase(self, name: str, blocks: int | None) -> PhaseRecord:
         network, phase = self.network, self.plan.tune
         assert phase is not None
-        unfrozen = set_trainable_top(network.backbone, network.spec.blocks, blocks)
+        unfrozen = set_trainable_top(
+            network.backbone, network.spec.blocks, blocks, keep_batch_norm=network.pretrained
+        )
         record = PhaseRecord(name, phase.lr, unfrozen_blocks=unfrozen)
         data = self._image_data()
         batch_norm = None
@@ -121,12 +149,8 @@ class Trainer:
         total = len(block_boundaries(network.backbone, network.spec.blocks))
         best = self.phases[-1].best
         for blocks in range(1, total + 1):
-            previous = [w.numpy() for w in network.classifier.weights]
-            record = self._tune_phase(f"top{blocks}", blocks=blocks)
-            if not record.best < best:
-                for variable, value in zip(network.classifier.weights, previous, strict=True):
-                    variable.assign(value)
-                record.kept = False
+            record = self._tune_if_better(f"top{blocks}", blocks, best)
+            if not record.kept:
                 self.notes.append(
                     f"progressive: stopped at {blocks - 1} block(s); unfreezing block {blocks} "
                     "did not improve validation loss"
@@ -220,7 +244,8 @@ class Trainer:
         history = run_dir.write_history(self.phases)
         run_dir.write_plots(history, self.phases)
         run_dir.write_metrics(metrics)
-        trained_backbone = network.backbone if self.plan.strategy != "head" else None
+        trained = self.plan.strategy != "head" and not self.head_kept
+        trained_backbone = network.backbone if trained else None
         run_dir.save_models(network.classifier, network.head, trained_backbone)
         summary = {
             "data": self.images.summary(),
