@@ -9,10 +9,13 @@ labelling of it, which is what fine-tuning then needs.
 Data recipe (recorded in the output's JSON beside the weights): ``--per-class`` images
 of each of the seven classes at 64 pixels, seed ``--seed`` (distinct from the seeds the
 tests and benchmarks use), each fed half the time as flux (as a FITS file holds it) and
-half the time as the 8-bit asinh rendering a PNG holds, so the features serve both.
-Targets are standardised; the loss is the mean squared error; 10% is held out.
+half the time as an 8-bit rendering a PNG holds, so the features serve both. Each galaxy
+is observed in a random way (``zoo.data.synth_domain``: pixel scale, PSF, noise,
+backgrounds, stretch), so that the features carry morphology rather than one renderer's
+look (``--observing survey`` renders as ``zoo data synth`` does, the recipe before issue
+20). Targets are standardised; the loss is the mean squared error; 10% is held out.
 
-Run (about half an hour per band count on a 2-core CPU; the defaults made the shipped files):
+Run (about fifty minutes per band count on a 2-core CPU; the defaults made the shipped files):
 
     python scripts/pretrain_astro_cnn.py --bands 3 --out zoo/pretrained/astro_cnn_sim3.weights.h5
     python scripts/pretrain_astro_cnn.py --bands 1 --out zoo/pretrained/astro_cnn_sim1.weights.h5
@@ -31,20 +34,33 @@ import numpy as np
 SIZE = 64
 
 
-def simulate(per_class: int, bands: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images (flux or 8-bit rendering, half each) and their parameters, shuffled."""
-    from zoo.data import synth
+def simulate(
+    per_class: int, bands: int, seed: int, randomised: bool
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images (flux or 8-bit rendering, half each) and their parameters, shuffled.
+
+    ``randomised`` observes each galaxy in a random way (``zoo.data.synth_domain``) and
+    renders the 8-bit half with random stretches; otherwise as ``zoo data synth`` does.
+    """
+    from zoo.data import synth, synth_domain
     from zoo.data.synth_config import CLASSES
 
     rng = np.random.default_rng([seed, bands])
     images, targets = [], []
     for kind in CLASSES:
         for index in range(per_class):
-            image, params = synth.render_galaxy_with_parameters(
-                kind, synth._image_rng(seed, kind, index), SIZE, bands
-            )
+            image_rng = synth._image_rng(seed, kind, index)
+            if randomised:
+                image, params = synth_domain.render_randomised(kind, image_rng, SIZE, bands)
+            else:
+                image, params = synth.render_galaxy_with_parameters(kind, image_rng, SIZE, bands)
             if rng.uniform() < 0.5:
-                image = synth.asinh_to_uint8(image).astype("float32")
+                stretch = (
+                    synth_domain.random_stretch(image, rng)
+                    if randomised
+                    else synth.asinh_to_uint8(image)
+                )
+                image = stretch.astype("float32")
             images.append(image)
             targets.append([params[name] for name in synth.PARAMETERS])
     order = rng.permutation(len(images))
@@ -79,13 +95,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--observing",
+        choices=("randomised", "survey"),
+        default="randomised",
+        help="observe each galaxy in a random way (the default), or as zoo data synth does",
+    )
     args = parser.parse_args()
 
     import keras
 
     keras.utils.set_random_seed(args.seed)
     started = time.monotonic()
-    images, targets, names = simulate(args.per_class, args.bands, args.seed)
+    images, targets, names = simulate(
+        args.per_class, args.bands, args.seed, args.observing == "randomised"
+    )
     mean, std = targets.mean(0), targets.std(0) + 1e-6
     scaled = (targets - mean) / std
     held = len(images) // 10
@@ -121,7 +145,17 @@ def main() -> None:
             "size": SIZE,
             "bands": args.bands,
             "seed": args.seed,
-            "inputs": "half flux, half 8-bit asinh rendering",
+            "observing": (
+                "randomised per image (zoo.data.synth_domain): pixel scale, PSF family and "
+                "width, noise model, sky, backgrounds, stars, star-forming knots"
+                if args.observing == "randomised"
+                else "as zoo data synth renders"
+            ),
+            "inputs": (
+                "half flux, half 8-bit with a random stretch (asinh, log, sqrt, linear)"
+                if args.observing == "randomised"
+                else "half flux, half 8-bit asinh rendering"
+            ),
             "held_out": held,
         },
         "training": {
@@ -134,7 +168,7 @@ def main() -> None:
         "command": (
             f"python scripts/pretrain_astro_cnn.py --bands {args.bands} --out {args.out} "
             f"--per-class {args.per_class} --epochs {args.epochs} --batch-size {args.batch_size} "
-            f"--lr {args.lr} --seed {args.seed}"
+            f"--lr {args.lr} --seed {args.seed} --observing {args.observing}"
         ),
     }
     args.out.with_suffix("").with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

@@ -235,19 +235,21 @@ def sersic_b(n: float) -> float:
     )
 
 
-def asinh_to_uint8(image: np.ndarray) -> np.ndarray:
+def asinh_to_uint8(
+    image: np.ndarray, softening: float = PNG_SOFTENING, white: float = PNG_WHITE
+) -> np.ndarray:
     """An 8-bit rendering of flux that keeps faint structure and colours (Lupton et al. 2004).
 
     The flux is measured in units of the image's robust noise, so the stretch does not
     depend on the flux units; all bands are scaled by asinh of their mean intensity, so
     colours are preserved, and saturated pixels are scaled down as a whole, not clipped
-    band by band.
+    band by band. ``softening`` and ``white`` are in units of the noise.
     """
     noise = float(np.median([_robust_noise(image[..., b]) for b in range(image.shape[-1])]))
     x = image / max(noise, 1e-12)
     intensity = x.mean(axis=-1, keepdims=True)
     positive = intensity > 0
-    stretch = np.arcsinh(intensity / PNG_SOFTENING) / np.arcsinh(PNG_WHITE / PNG_SOFTENING)
+    stretch = np.arcsinh(intensity / softening) / np.arcsinh(white / softening)
     scaled = x * np.where(positive, stretch / np.where(positive, intensity, 1.0), 0.0)
     scaled /= np.maximum(scaled.max(axis=-1, keepdims=True), 1.0)
     return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
