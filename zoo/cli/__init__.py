@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoo.cli.app import cli, main
 from zoo.cli.data import data_group
+from zoo.cli.embed import embed_command, similar_command
 from zoo.cli.export import export_command
 from zoo.cli.registry import info_command, list_command, plugins_command
 from zoo.cli.train import evaluate_command, finetune_command
@@ -23,6 +24,8 @@ for _command in (
     finetune_command,
     evaluate_command,
     export_command,
+    embed_command,
+    similar_command,
 ):
     cli.add_command(_command)
 

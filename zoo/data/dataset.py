@@ -16,7 +16,7 @@ import io
 import os
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +136,59 @@ def load_image_set(
         raise DataError(
             f"{data}: only one class ({', '.join(names)}); a classifier needs at least two"
         )
+    image_set = _checked_set(
+        data, root, entries, skipped, names, bands, channels, max_pixels, workers, progress,
+        split_of=lambda relpath, split: all_in or split or stable_split(relpath, val_split, test_split),
+    )  # fmt: skip
+    _check_classes(data, image_set, require_training=all_in is None)
+    return image_set
+
+
+def scan_images(
+    data: str | Path,
+    *,
+    bands: Sequence[Band] | None = None,
+    channels: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    progress: bool = False,
+) -> ImageSet:
+    """Every usable image under a folder (at any depth) or in a CSV catalog, for embedding.
+
+    Unlike a training set, no classes are needed: an image in a subfolder is labelled by
+    its top folder, one directly in ``data`` or in a catalog without a 'label' column by
+    "". Files that cannot be used are skipped with their reason, as for training.
+    """
+    path = Path(data).expanduser()
+    if path.is_file() and path.suffix.lower() == ".csv":
+        root, entries, skipped = _from_catalog(path, label_required=False)
+    elif path.is_dir():
+        root, entries, skipped = _from_any_folder(path)
+    else:
+        raise DataError(f"{data} is neither a folder of images nor a .csv catalog")
+    if not entries:
+        raise DataError(f"{data}: no images found (PNG, JPEG, TIFF or FITS)")
+    names = tuple(sorted({label for _, label, _ in entries}))
+    return _checked_set(
+        data, root, entries, skipped, names, bands, channels, max_pixels, None, progress,
+        split_of=lambda relpath, split: "test",
+    )  # fmt: skip
+
+
+def _checked_set(
+    data: str | Path,
+    root: Path,
+    entries: list[tuple[str, str, str | None]],
+    skipped: list[tuple[str, str]],
+    names: tuple[str, ...],
+    bands: Sequence[Band] | None,
+    channels: int | None,
+    max_pixels: int,
+    workers: int | None,
+    progress: bool,
+    *,
+    split_of: Callable[[str, str | None], str],
+) -> ImageSet:
+    """The entries whose files decode and whose bands fit, in their splits; the rest skipped."""
     checked = _check_files(root, entries, bands, max_pixels, workers, progress)
     readable = [(entry, result) for entry, result in zip(entries, checked, strict=True)]
     skipped += [(entry[0], result) for entry, result in readable if isinstance(result, str)]
@@ -152,17 +205,16 @@ def load_image_set(
                 )
             )
             continue
-        split = all_in or split or stable_split(relpath, val_split, test_split)
+        split = split_of(relpath, split)
         samples.append(Sample(str(root / relpath), relpath, names.index(label), split, digest))
     image_set = ImageSet(str(root), names, samples, skipped, target)
     if skipped:
         warnings.warn(
             f"{data}: skipped {len(skipped)} file(s) that could not be used, e.g. "
-            f"{skipped[0][0]} ({skipped[0][1]}); the run summary lists them all",
+            f"{skipped[0][0]} ({skipped[0][1]}); the summary lists them all",
             DataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    _check_classes(data, image_set, require_training=all_in is None)
     return image_set
 
 
@@ -214,8 +266,27 @@ def _from_folders(
     return root, entries, skipped
 
 
+def _from_any_folder(
+    root: Path,
+) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+    """Image files at any depth, labelled by their top folder ("" in ``root`` itself)."""
+    entries: list[tuple[str, str, str | None]] = []
+    skipped: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in sorted(f for f in filenames if not f.startswith(".")):
+            relpath = (Path(dirpath) / filename).relative_to(root).as_posix()
+            if not _utf8(relpath):
+                skipped.append((_printable(relpath), NOT_UTF8))
+            elif is_image_file(filename):
+                entries.append((relpath, relpath.split("/")[0] if "/" in relpath else "", None))
+            elif not filename.lower().endswith(".csv"):
+                skipped.append((relpath, "not an image file (PNG, JPEG, TIFF or FITS)"))
+    return root, entries, skipped
+
+
 def _from_catalog(
-    path: Path,
+    path: Path, *, label_required: bool = True
 ) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
     """Rows of a CSV catalog; each file once, under one label.
 
@@ -229,14 +300,13 @@ def _from_catalog(
     repeated: list[int] = []
     reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""))
     columns = [c.strip().lower() for c in reader.fieldnames or []]
-    if "path" not in columns or "label" not in columns:
-        raise DataError(
-            f"{path}: a catalog needs a header with 'path' and 'label' columns (got {columns})"
-        )
+    if "path" not in columns or (label_required and "label" not in columns):
+        wanted = "'path' and 'label' columns" if label_required else "a 'path' column"
+        raise DataError(f"{path}: a catalog needs a header with {wanted} (got {columns})")
     for line, row in enumerate(reader, start=2):
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         written, label = row.get("path", ""), row.get("label", "")
-        if not written or not label:
+        if not written or (label_required and not label):
             raise DataError(f"{path}, line {line}: 'path' and 'label' must both be filled in")
         split = row.get("split") or None
         if split is not None:
