@@ -10,6 +10,7 @@ are validated in test_deploy.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import site
@@ -67,6 +68,23 @@ def fresh_environment(folder: Path) -> dict[str, str]:
     }
 
 
+def check_cluster_guide(work: Path) -> None:
+    """The guide's two workers trained one model into one folder, written by the chief."""
+    run = work / "runs" / "cluster"
+    for name in ("config.json", "summary.json", "model.keras", "metrics_test.json"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["distribution"].startswith("MultiWorkerMirroredStrategy (2 workers)")
+    assert len(json.loads((run / "history.json").read_text())["epochs"]["loss"]) == 3
+    logs = [(work / f"worker{index}.log").read_text() for index in range(2)]
+    assert "worker 0 of 2 at 127.0.0.1:23456 (chief)" in logs[0]
+    assert "the chief wrote the run to" in logs[1]
+
+
+#: What a guide's run must have left behind, beyond every command succeeding.
+CHECKS = {"cluster.md": check_cluster_guide}
+
+
 @pytest.mark.guide
 @pytest.mark.parametrize("guide", GUIDES)
 def test_the_guide_runs_as_written(guide, tmp_path):
@@ -79,6 +97,8 @@ def test_the_guide_runs_as_written(guide, tmp_path):
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, textwrap.shorten(done.stdout, 4000) + "\n" + done.stderr[-6000:]
+    if guide in CHECKS:
+        CHECKS[guide](work)
 
 
 @pytest.mark.parametrize("guide", GUIDES)
