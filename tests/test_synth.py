@@ -3,6 +3,7 @@ classes that differ in morphology rather than in simple pixel statistics."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -11,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from click.testing import CliRunner
 from PIL import Image
 
 import zoo.fs
+from zoo.cli import cli
 from zoo.data import synth
 from zoo.data.synth import SynthSummary, render_galaxy, write_synthetic_dataset
 from zoo.data.synth_config import CLASSES, DEFAULT_CLASSES
@@ -268,3 +271,58 @@ def test_importing_the_generator_does_not_load_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_catalog_holds_parameters_and_votes_that_walk_the_tree(tmp_path):
+    from zoo.data.dataset import load_image_set
+    from zoo.data.synth_catalog import vote_columns
+
+    classes = ("smooth_round", "edge_on", "loose_spiral", "merger")
+    summary = write_synthetic_dataset(tmp_path / "with", classes, 30, 32, 3, seed=4, catalog=True)
+    write_synthetic_dataset(tmp_path / "without", classes, 30, 32, 3, seed=4)
+    assert summary.catalog == tmp_path / "with" / "catalog.csv"
+    files = file_bytes(tmp_path / "with")
+    assert files.pop("catalog.csv") and files == file_bytes(tmp_path / "without")
+
+    rows = list(csv.DictReader(summary.catalog.open()))
+    assert len(rows) == 120 and {r["path"] for r in rows} == set(files)
+    for row in rows:
+        assert all(float(row[name]) >= 0 for name in (*synth.PARAMETERS, "flux", "snr"))
+        votes = {column: int(row[column]) for column in vote_columns()}
+        total = votes["smooth-or-featured_smooth"] + votes["smooth-or-featured_featured"]
+        assert 30 <= total <= 50
+        assert (
+            votes["disk-edge-on_yes"] + votes["disk-edge-on_no"]
+            == votes["smooth-or-featured_featured"]
+        )
+        assert (
+            votes["has-spiral-arms_yes"] + votes["has-spiral-arms_no"] == votes["disk-edge-on_no"]
+        )
+        assert votes["merging_merger"] + votes["merging_none"] == total
+
+    def mean_fraction(kind, answer, of):
+        chosen = [r for r in rows if r["label"] == kind and sum(int(r[c]) for c in of)]
+        return np.mean([int(r[answer]) / sum(int(r[c]) for c in of) for r in chosen])
+
+    first = ("smooth-or-featured_smooth", "smooth-or-featured_featured")
+    assert mean_fraction("smooth_round", first[0], first) > 0.7
+    assert mean_fraction("loose_spiral", first[0], first) < 0.3
+    assert (
+        mean_fraction("edge_on", "disk-edge-on_yes", ("disk-edge-on_yes", "disk-edge-on_no")) > 0.7
+    )
+    arms = ("has-spiral-arms_yes", "has-spiral-arms_no")
+    assert mean_fraction("loose_spiral", arms[0], arms) > 0.7
+    assert mean_fraction("merger", "merging_merger", ("merging_merger", "merging_none")) > 0.6
+
+    # the catalog is also a catalog zoo finetune reads
+    images = load_image_set(summary.catalog)
+    assert images.labels == tuple(sorted(classes)) and len(images.samples) == 120
+
+
+def test_zoo_data_synth_catalog_flag(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["data", "synth", str(tmp_path / "g"), "--per-class", "2", "--size", "32", "--catalog"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"volunteer votes to {tmp_path / 'g' / 'catalog.csv'}" in result.output
+    assert len((tmp_path / "g" / "catalog.csv").read_text().splitlines()) == 9

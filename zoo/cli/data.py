@@ -40,14 +40,30 @@ def data_group() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default=_DEFAULTS.fmt, show_default=True
 )
+@click.option(
+    "--catalog",
+    is_flag=True,
+    help="Also write OUT/catalog.csv: each image's drawn parameters, flux, S/N and simulated volunteer votes.",
+)
 def data_synth(
-    out: str, classes: str | None, per_class: int, size: int, bands: int, seed: int, fmt: str
+    out: str,
+    classes: str | None,
+    per_class: int,
+    size: int,
+    bands: int,
+    seed: int,
+    fmt: str,
+    catalog: bool,
 ) -> None:
     """Write a labelled set of synthetic galaxies into OUT/<class>/ folders."""
     from zoo.data.synth import write_synthetic_dataset
 
     chosen = parse_list(classes) or DEFAULT_CLASSES
-    summary = write_synthetic_dataset(out, chosen, per_class, size, bands, seed, fmt, progress=True)
+    summary = write_synthetic_dataset(
+        out, chosen, per_class, size, bands, seed, fmt, catalog=catalog, progress=True
+    )
     click.echo(f"wrote {summary.files} {fmt.upper()} images of {size}x{size}x{bands} to {out}")
+    if summary.catalog:
+        click.echo(f"and their parameters and volunteer votes to {summary.catalog}")
     for name in summary.classes:
         click.echo(f"  {name}: {CLASSES[name]}")

@@ -71,7 +71,7 @@ from zoo.data.synth_config import (
     check_class,
     check_range,
 )
-from zoo.fs import write_bytes
+from zoo.fs import write_bytes, write_text
 from zoo.progress import Progress
 
 FLUX_RANGE = (10**3.7, 10**5.2)  # electrons, mean over bands: 1.5 dex
@@ -80,6 +80,7 @@ READ_NOISE_RANGE = (0.2, 0.6)  # in units of the sky noise: sky-limited exposure
 SEEING_RANGE = (1.5, 3.5)  # FWHM in pixels of a 64-pixel image
 PNG_SOFTENING = 2.0  # asinh softening, in units of the image's noise
 PNG_WHITE = 300.0  # the intensity shown as white, in units of the image's noise
+CATALOG = "catalog.csv"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class SynthSummary:
     seed: int
     format: str
     files: int
+    catalog: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -167,16 +169,18 @@ def render_galaxy(
 def render_galaxy_with_parameters(
     kind: str, rng: np.random.Generator, size: int = 64, bands: int = 3
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """``render_galaxy``'s image, and the PARAMETERS it was drawn with."""
+    """``render_galaxy``'s image, the PARAMETERS it was drawn with, and what was observed:
+    ``flux`` (electrons in the frame, mean over bands) and ``snr`` (its matched-filter
+    signal-to-noise)."""
     check_class(kind)
     size = check_range("size", size, SIZE_RANGE)
     bands = check_range("bands", bands, BANDS_RANGE)
     canvas = _make_canvas(size)
     galaxy = _RECIPES[kind](rng, canvas)
     x_b = _band_positions(bands)
-    image = _observe(_band_images(galaxy, rng, x_b), rng, canvas, x_b)
+    image, flux, snr = _observe(_band_images(galaxy, rng, x_b), rng, canvas, x_b)
     pixels = np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
-    return pixels, galaxy.params
+    return pixels, {**galaxy.params, "flux": flux, "snr": snr}
 
 
 def write_synthetic_dataset(
@@ -188,9 +192,14 @@ def write_synthetic_dataset(
     seed: int = 0,
     fmt: str = "png",
     *,
+    catalog: bool = False,
     progress: bool = False,
 ) -> SynthSummary:
     """Write out/<class>/<class>_<index:05d>.<png|fits> and return counts.
+
+    With ``catalog``, also out/catalog.csv: every image's path and class, the parameters
+    it was drawn with, its flux and signal-to-noise, and simulated volunteer votes
+    (``zoo.data.synth_catalog``); it is a catalog ``zoo finetune`` reads too.
 
     Image ``index`` of a class is drawn from a generator seeded by (seed, class name,
     index), so any file can be regenerated alone and adding classes or images leaves the
@@ -200,17 +209,24 @@ def write_synthetic_dataset(
     config = SynthConfig(tuple(classes), per_class, size, bands, seed, fmt)
     encode = _encode_png if config.fmt == "png" else _encode_fits
     root = Path(out)
+    rows = []
     with Progress(
         "Rendering galaxies", len(config.classes) * config.per_class, enabled=progress
     ) as bar:
         for kind in config.classes:
             for index in range(config.per_class):
-                image = render_galaxy(
+                image, params = render_galaxy_with_parameters(
                     kind, _image_rng(config.seed, kind, index), config.size, config.bands
                 )
-                data = encode(image, kind, config.seed)
-                write_bytes(root / kind / f"{kind}_{index:05d}.{config.fmt}", data)
+                name = f"{kind}/{kind}_{index:05d}.{config.fmt}"
+                write_bytes(root / name, encode(image, kind, config.seed))
+                if catalog:
+                    rows.append(_catalog_row(name, kind, params, config.seed, index))
                 bar.update()
+    if catalog:
+        from zoo.data.synth_catalog import catalog_text
+
+        write_text(root / CATALOG, catalog_text(rows, list(PARAMETERS)))
     return SynthSummary(
         root,
         config.classes,
@@ -220,7 +236,20 @@ def write_synthetic_dataset(
         config.seed,
         config.fmt,
         len(config.classes) * config.per_class,
+        root / CATALOG if catalog else None,
     )
+
+
+def _catalog_row(
+    name: str, kind: str, params: dict[str, float], seed: int, index: int
+) -> dict[str, object]:
+    """One catalog row; the votes come from a generator of their own, so the images are
+    the same with or without a catalog."""
+    from zoo.data.synth_catalog import answer_probabilities, simulate_votes
+
+    rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), index, 1])
+    answers = answer_probabilities(kind, params["snr"], params["size"], rng)
+    return {"path": name, "label": kind, **params, **simulate_votes(answers, rng)}
 
 
 def sersic_b(n: float) -> float:
@@ -617,8 +646,9 @@ def _psf_kernels(rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray) -> 
 
 def _observe(
     light: np.ndarray, rng: np.random.Generator, canvas: _Canvas, x_b: np.ndarray
-) -> np.ndarray:
-    """Blur, crop, add sky, count photons with read noise, and subtract the sky again.
+) -> tuple[np.ndarray, float, float]:
+    """Blur, crop, add sky, count photons with read noise, and subtract the sky again;
+    also the flux in the frame and the matched-filter signal-to-noise over all bands.
 
     The sky level and read noise are quoted for 64-pixel images; at other sizes the sky
     per pixel scales with the pixel area and the read noise with the sky noise, so a size
@@ -635,7 +665,9 @@ def _observe(
     sky = sky_level * np.exp(0.3 * x_b)[:, None, None]
     read_noise = rng.uniform(*READ_NOISE_RANGE) * math.sqrt(sky_level)
     counts = rng.poisson(signal + sky) + rng.normal(0.0, read_noise, signal.shape)
-    return counts - sky
+    flux = float(signal.sum(axis=(1, 2)).mean())
+    snr = float(np.sqrt((signal**2 / (signal + sky + read_noise**2)).sum()))
+    return counts - sky, flux, snr
 
 
 def _robust_noise(band: np.ndarray) -> float:
