@@ -86,6 +86,19 @@ def test_every_signature_runs_in_a_process_without_zoo(shared_run, shared_export
     assert set(result["labels"]) == set(run.labels) and result["classes"] == result["labels"]
     assert result["scores"] == pytest.approx(result["top_scores"], abs=1e-6)
     assert result["floats"] == [1, 3] and result["method"] == "tensorflow/serving/classify"
+    feature_dim = run.model.get_layer("head").inputs[0].shape[-1]
+    assert result["default"]["features"] == [2, feature_dim]
+
+
+def test_the_features_output_is_the_representation_the_head_reads(shared_run, served_model):
+    """Every predict signature also answers with the pooled features, for embeddings."""
+    from zoo.train.model import classifier_parts
+
+    encoder, head = classifier_parts(shared_run.run.model)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 3)).astype("float32")
+    served = served_model.signatures["predict_images"](images=pixels)
+    np.testing.assert_allclose(served["features"].numpy(), encoder(pixels), atol=1e-5)
+    np.testing.assert_allclose(served["probabilities"].numpy(), head(encoder(pixels)), atol=1e-5)
 
 
 @pytest.fixture(scope="module")

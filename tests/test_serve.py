@@ -117,6 +117,9 @@ def test_predict_over_grpc_equals_the_model_in_process(exported, client):
     assert served["top_labels"].tolist() == expected["top_labels"].numpy().tolist()
     filtered = client.predict("galaxies", {"images": blobs[:1]}, output_filter=["top_labels"])
     assert set(filtered) == {"top_labels"}
+    embedding = client.predict("galaxies", {"images": blobs}, output_filter=["features"])
+    assert set(embedding) == {"features"} and embedding["features"].shape[0] == len(blobs)
+    np.testing.assert_allclose(embedding["features"], expected["features"].numpy(), atol=1e-5)
     # As TF Serving answers by default: values in each dtype's repeated field, which
     # clients written against its protos alone read directly.
     raw = raw_predict(client.channel, blobs)

@@ -15,7 +15,7 @@ import keras
 
 from zoo.data.images import Band, ImageGeometry
 from zoo.preprocessing import Preprocessing
-from zoo.train.model import build_encoder
+from zoo.train.model import build_encoder, classifier_parts
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,5 @@ def _run_encoder(folder: Path) -> Encoder:
     from zoo.train.rundir import load_run
 
     run = load_run(folder)
-    layers = run.model.layers  # images, preprocessing, backbone, head: a chain
-    pixels = keras.Input(shape=tuple(run.model.inputs[0].shape[1:]), name="pixels")
-    features = pixels
-    for layer in layers[1 : layers.index(run.model.get_layer("head"))]:
-        features = layer(features, training=False)
-    model = keras.Model(pixels, features, name="encoder")
-    return Encoder(model, run.geometry, {"run": str(folder.resolve())})
+    encoder, _ = classifier_parts(run.model)
+    return Encoder(encoder, run.geometry, {"run": str(folder.resolve())})

@@ -9,8 +9,10 @@
   ``inputs`` (the image bytes under ``image/encoded``), ``classes`` and ``scores`` out;
   its method name is ``tensorflow/serving/classify``, which TF Serving checks.
 
-The predict signatures return ``probabilities`` [batch, classes], and the top ``k``
-classes as ``top_labels`` (strings), ``top_indices`` and ``top_scores``.
+The predict signatures return ``probabilities`` [batch, classes], the top ``k``
+classes as ``top_labels`` (strings), ``top_indices`` and ``top_scores``, and
+``features`` [batch, feature_dim], the pooled representation the head reads: a client
+asks for it alone with Predict's ``output_filter``, for similarity search.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tensorflow as tf
 from zoo.data.conform import conform, decode_encoded
 from zoo.data.images import ImageGeometry
 from zoo.export.manifest import IMAGE_FEATURE
+from zoo.train.model import classifier_parts
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 
@@ -46,6 +49,7 @@ class ServingModule(tf.Module):
         # restore through it (TF Serving, TF1's loader) fail with "Could not find
         # variable" (keras-team/keras#20095, tensorflow/serving#2250).
         self.model_variables = [weight.value for weight in model.weights]
+        self.encoder, self.head = classifier_parts(model)
         self.labels = tf.constant(labels)
         self.labels_file = tf.saved_model.Asset(str(labels_file))
         self.geometry = geometry
@@ -71,7 +75,9 @@ class ServingModule(tf.Module):
         }
 
     def _predict_images(self, images: Any) -> dict[str, Any]:
-        return self._outputs(self.model(images, training=False))
+        features = self.encoder(images, training=False)
+        outputs = self._outputs(self.head(features, training=False))
+        return {**outputs, "features": tf.cast(features, tf.float32)}
 
     def _predict_encoded(self, images: Any) -> dict[str, Any]:
         return self._predict_images(self._decode(images))

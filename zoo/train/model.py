@@ -92,6 +92,19 @@ def build_encoder(backbone: keras.Model, scheme: str) -> keras.Model:
     return keras.Model(images, features, name="encoder")
 
 
+def classifier_parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """A classifier's encoder (raw pixels to the features its head reads, in inference
+    mode, sharing the classifier's weights) and its head: embeddings and the exported
+    ``features`` output come from the first."""
+    layers = classifier.layers  # images, preprocessing, backbone, head: a chain
+    head = classifier.get_layer("head")
+    pixels = keras.Input(shape=tuple(classifier.inputs[0].shape[1:]), name="pixels")
+    features = pixels
+    for layer in layers[1 : layers.index(head)]:
+        features = layer(features, training=False)
+    return keras.Model(pixels, features, name="encoder"), head
+
+
 def block_boundaries(backbone: keras.Model, patterns: Sequence[str]) -> list[int]:
     """Indices in ``backbone.layers`` of the layers where the spec's blocks end."""
     compiled = [re.compile(p) for p in patterns]
