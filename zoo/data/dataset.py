@@ -307,7 +307,8 @@ def _from_catalog(
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         written, label = row.get("path", ""), row.get("label", "")
         if not written or (label_required and not label):
-            raise DataError(f"{path}, line {line}: 'path' and 'label' must both be filled in")
+            needed = "'path' and 'label' must both be" if label_required else "'path' must be"
+            raise DataError(f"{path}, line {line}: {needed} filled in")
         split = row.get("split") or None
         if split is not None:
             if split.lower() not in _SPLIT_NAMES:
