@@ -202,7 +202,7 @@ def test_mistakes_get_tf_servings_codes_and_messages(exported, client):
     assert call(client, stub, filtered) == (
         invalid,
         "output tensor alias not found in signature: logits Outputs expected to be in the set "
-        "{probabilities,top_indices,top_labels,top_scores}.",
+        "{features,probabilities,top_indices,top_labels,top_scores}.",
     )
     wrong = classification_pb2.ClassificationRequest()
     wrong.model_spec.name, wrong.model_spec.signature_name = "galaxies", "nope"
@@ -256,6 +256,7 @@ def test_rest_speaks_tf_servings_json(exported, server, client):
         server, "/v1/models/galaxies/versions/1:predict", {"inputs": instances[:1]}
     )
     assert status == 200 and set(columnar["outputs"]) == {
+        "features",
         "probabilities",
         "top_indices",
         "top_labels",
