@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 MAX_MESSAGE = 256 * 1024 * 1024
@@ -143,6 +144,24 @@ class ServingClient:
         return [
             [(c.label, c.score) for c in row.classes] for row in response.result.classifications
         ]
+
+    def regress(
+        self,
+        model: str,
+        examples: Sequence[bytes],
+        *,
+        signature: str = "regress",
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[float]:
+        """One value per serialized tf.Example."""
+        request = regression_pb2.RegressionRequest()
+        request.model_spec.CopyFrom(model_spec(model, signature, version, label))
+        for example in examples:
+            request.input.example_list.examples.add().ParseFromString(example)
+        response = self._call(self.predictions.Regress, request)
+        self.last_spec = response.model_spec
+        return [r.value for r in response.result.regressions]
 
     def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:
         """The model's SignatureDefs, by name."""

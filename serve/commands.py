@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -196,7 +197,7 @@ def predict_command(
     timeout: float,
     wait: float,
 ) -> None:
-    """Classify image FILES with a served model, over gRPC."""
+    """Predict with a served model on image FILES, over gRPC (labels, or values)."""
     from zoo.serve.client import TLS, ServingClient
     from zoo.serve.predict import predict_files, wait_for_model
 
@@ -212,8 +213,23 @@ def predict_command(
         click.echo(json.dumps(results, indent=2))
         return
     for result in results:
-        best = ", ".join(f"{name} {score:.3f}" for name, score in result["top"])
-        click.echo(f"{result['file']}: {best}  (version {result['version']})")
+        click.echo(f"{result['file']}: {_shown(result)}  (version {result['version']})")
+
+
+def _shown(result: dict[str, Any]) -> str:
+    """A prediction on one line: top labels, a multi-label set, or named values."""
+    if "values" in result:
+        return ", ".join(f"{name} {_number(value)}" for name, value in result["values"].items())
+    best = ", ".join(f"{name} {score:.3f}" for name, score in result["top"])
+    if "labels" in result:
+        return f"labels: {', '.join(result['labels']) or '(none)'}; scores {best}"
+    return best
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.3f}" for v in value) + "]"
+    return f"{value:.3f}"
 
 
 @click.command("demo")

@@ -1,4 +1,4 @@
-"""``zoo predict``'s work: files to requests, requests to the top labels.
+"""``zoo predict``'s work: files to requests, requests to labels or values.
 
 PNG and JPEG files go as their bytes to a signature that takes encoded images; other
 files (FITS, or any file for a model that takes pixels) are read as training read them
@@ -34,7 +34,8 @@ def predict_files(
     top_k: int = 3,
     bands: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per file: its top labels with scores, and the version that answered."""
+    """One result per file: its top labels with scores (classes), its labels (multi-label)
+    or its values (regression, vote fractions), and the version that answered."""
     signatures = client.metadata(model, version)
     chosen = signature or _default_signature(signatures, files)
     if chosen not in signatures:
@@ -111,8 +112,25 @@ def _pixels(path: Path, info: Any, bands: str | None) -> np.ndarray:
     return conform(read_image(path, chosen), geometry).numpy()
 
 
+#: Outputs that repeat the named ones, or that a person does not read (zoo.tasks).
+_NOT_SHOWN = {"features", "predictions", "fractions", "concentrations", "top_indices"}
+
+
 def _result(path: Path, outputs: dict[str, np.ndarray], version: int, top_k: int) -> dict[str, Any]:
     probabilities = outputs.get("probabilities")
+    if "predicted" in outputs and "labels" in outputs:  # multi-label
+        names = [b.decode() for b in outputs["labels"][0]]
+        order = np.argsort(probabilities[0])[::-1][:top_k]
+        return {
+            "file": str(path),
+            "version": int(version),
+            "labels": [n for n, on in zip(names, outputs["predicted"][0], strict=True) if on],
+            "top": [(names[i], float(probabilities[0][i])) for i in order],
+            "probabilities": probabilities[0].tolist(),
+        }
+    if probabilities is None:  # values: regression targets or vote fractions per question
+        values = {k: outputs[k][0].tolist() for k in sorted(outputs) if k not in _NOT_SHOWN}
+        return {"file": str(path), "version": int(version), "values": values}
     if "top_labels" in outputs:
         labels = [b.decode() for b in outputs["top_labels"][0][:top_k]]
         scores = [float(s) for s in outputs["top_scores"][0][:top_k]]

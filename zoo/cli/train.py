@@ -1,4 +1,4 @@
-"""``zoo finetune`` and ``zoo evaluate``: train a classifier on a backbone, score it on new data."""
+"""``zoo finetune`` and ``zoo evaluate``: train a model on a backbone, score it on new data."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from zoo.cli.options import (
 from zoo.cli.quiet import stop_filtering
 from zoo.errors import ClusterMemberLost, TrainingInterrupted
 from zoo.export.manifest import check_name
+from zoo.data.targets import TASKS
 from zoo.train.config import OPTIMIZERS, SCHEDULES, STRATEGIES, FinetuneConfig
 
 default = FinetuneConfig.default
@@ -33,6 +34,18 @@ default = FinetuneConfig.default
     "--out", required=True, type=click.Path(file_okay=False), help="Run directory to write."
 )
 @backbone_options
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default=default("task"),
+    show_default=True,
+    help="classify: one class per image. regress: numeric catalog columns. multilabel: 0/1 "
+    "columns. votes: Galaxy Zoo vote counts (QUESTION_ANSWER columns).",
+)
+@click.option(
+    "--targets",
+    help="Catalog columns to predict, comma-separated [default: by task; regress needs them].",
+)
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
@@ -146,12 +159,16 @@ def finetune_command(
     image_size: str | None,
     bands: str | None,
     hidden: str | None,
+    targets: str | None,
     registries: Sequence[str],
     export_base: str | None,
     export_name: str | None,
     **settings: Any,
 ) -> None:
     """Fine-tune BACKBONE on the labelled images in DATA (class folders or a CSV catalog).
+
+    --task regress, multilabel or votes reads its targets from the columns of a CSV
+    catalog (path plus the target columns).
 
     With --resume the run continues with the settings it started with; options given with
     it must agree, except --epochs, --finetune-epochs and --patience.
@@ -170,6 +187,7 @@ def finetune_command(
         image_size=parse_shape(image_size, "--image-size", (1, 2, 3)) if image_size else None,
         bands=parse_list(bands),
         hidden=tuple(int(h) for h in parse_list(hidden) or ()),
+        targets=tuple(parse_list(targets) or ()),
         registry_files=tuple(registries),
     )
     try:
@@ -186,10 +204,7 @@ def finetune_command(
     for split in ("val", "test"):
         scores = run.summary["metrics"].get(split)
         if scores:
-            click.echo(
-                f"{split}: accuracy {scores['accuracy']:.3f}, macro F1 {scores['macro_f1']:.3f}, "
-                f"ECE {scores['expected_calibration_error']:.3f}"
-            )
+            click.echo(f"{split}: {headline(scores)}")
     cluster = read_cluster()
     if cluster is not None and not cluster.is_chief:
         click.echo(
@@ -204,6 +219,24 @@ def finetune_command(
         from zoo.cli.export import export_to
 
         export_to(run.path, export_base, export_name or Path(out).name)
+
+
+def headline(scores: dict[str, Any]) -> str:
+    """A split's headline numbers on one line, whatever the task."""
+    if "accuracy" in scores:
+        return (
+            f"accuracy {scores['accuracy']:.3f}, macro F1 {scores['macro_f1']:.3f}, "
+            f"ECE {scores['expected_calibration_error']:.3f}"
+        )
+    parts = []
+    for key, value in scores.items():
+        values = value.items() if isinstance(value, dict) else [("", value)]
+        parts += [
+            f"{key.replace('_', ' ')}{' ' + name if name else ''} {v:.3f}"
+            for name, v in values
+            if v is not None
+        ]
+    return ", ".join(parts)
 
 
 #: How many times a worker starts itself again after losing a member of its cluster.

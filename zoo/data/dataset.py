@@ -1,7 +1,8 @@
 """A labelled image set: found on disk, checked file by file, split the same way everywhere.
 
 Inputs are a folder per class, or a CSV catalog with ``path,label`` and an optional
-``split`` column (paths relative to the catalog). Every file is read once up front: its
+``split`` column (paths relative to the catalog); for the tasks other than
+classification, a catalog with the target columns (``zoo.data.targets``). Every file is read once up front: its
 bytes are hashed (the feature cache and the run's record of the split use the hashes)
 and decoded, so a corrupt file is skipped with a warning and counted, never a crash
 mid-training. Splits come from a hash of each file's path relative to the data root, so
@@ -20,10 +21,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from zoo.data import MAX_PIXELS
 from zoo.data.images import FITS_SUFFIXES, Band, channels_fit, is_image_file, read_image
+from zoo.data.targets import TargetColumns, choose_columns, row_targets
 from zoo.errors import DataError, DataWarning, ImageError
 from zoo.progress import Progress
 
@@ -42,37 +44,75 @@ _SPLIT_NAMES = {
 
 @dataclass(frozen=True)
 class Sample:
-    """One usable image: where it is, its class, its split and the hash of its bytes."""
+    """One usable image: where it is, its class, its split and the hash of its bytes.
+
+    ``target`` holds a regression, multi-label or vote task's values (``label`` is then 0).
+    """
 
     path: str
     relpath: str
     label: int
     split: str
     digest: str
+    target: tuple[float, ...] = ()
+
+
+def target_array(samples: Sequence[Sample]) -> Any:
+    """What a model learns from: class indices (int32), or the targets (float32 rows)."""
+    import numpy as np
+
+    if samples and samples[0].target:
+        return np.array([s.target for s in samples], dtype="float32")
+    return np.array([s.label for s in samples], dtype="int32")
+
+
+class _Found(NamedTuple):
+    """What a folder or catalog lists: files with their label and split, what was skipped,
+    and a catalog's targets per file."""
+
+    root: Path
+    entries: list[tuple[str, str, str | None]]
+    skipped: list[tuple[str, str]]
+    targets: TargetColumns | None = None
+    values: dict[str, tuple[float, ...]] = {}
 
 
 @dataclass
 class ImageSet:
-    """The usable samples of a data set, its class names and what was skipped, and why."""
+    """The usable samples of a data set, its class names and what was skipped, and why.
+
+    For a task with catalog targets, ``labels`` are the target columns (the model's
+    outputs) and ``targets`` says which task they are for.
+    """
 
     root: str
     labels: tuple[str, ...]
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     channels: int = 0
+    targets: TargetColumns | None = None
+
+    @property
+    def task(self) -> str:
+        return self.targets.task if self.targets else "classify"
 
     def split(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Images per split and class."""
+        """Images per split and class (per split alone for catalog targets)."""
+        if self.targets:
+            return {split: {"images": len(self.split(split))} for split in SPLITS}
         table = {split: {label: 0 for label in self.labels} for split in SPLITS}
         for sample in self.samples:
             table[sample.split][self.labels[sample.label]] += 1
         return table
 
-    def class_weights(self) -> dict[int, float]:
-        """Balanced weights from the training split: n / (classes x count of the class)."""
+    def class_weights(self) -> dict[int, float] | None:
+        """Balanced weights from the training split: n / (classes x count of the class);
+        None for catalog targets, which have no classes to balance."""
+        if self.targets:
+            return None
         counts = Counter(s.label for s in self.split("train"))
         total = sum(counts.values())
         classes = len(self.labels)
@@ -80,15 +120,20 @@ class ImageSet:
 
     def split_digest(self, name: str) -> str:
         """A hash of one split's membership and contents, recorded with every run."""
-        lines = sorted(f"{s.relpath}\t{s.digest}\t{self.labels[s.label]}" for s in self.split(name))
+        lines = sorted(
+            f"{s.relpath}\t{s.digest}\t{self.labels[s.label]}{_text(s.target)}"
+            for s in self.split(name)
+        )
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     def summary(self) -> dict[str, Any]:
+        weights = self.class_weights() or {}
         return {
             "root": self.root,
+            "task": self.task,
             "labels": list(self.labels),
             "counts": self.counts(),
-            "class_weights": {self.labels[i]: round(w, 4) for i, w in self.class_weights().items()},
+            "class_weights": {self.labels[i]: round(w, 4) for i, w in weights.items()},
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "split_digests": {name: self.split_digest(name) for name in SPLITS},
             "formats": dict(sorted(Counter(_format(s.relpath) for s in self.samples).items())),
@@ -107,8 +152,14 @@ def load_image_set(
     max_pixels: int = MAX_PIXELS,
     workers: int | None = None,
     progress: bool = False,
+    task: str = "classify",
+    targets: Sequence[str] = (),
 ) -> ImageSet:
     """Find, check and split the images of a class-folder tree or a CSV catalog.
+
+    A ``task`` other than "classify" reads its ``targets`` columns (or the task's
+    default ones) from a catalog (``zoo.data.targets``); rows without a usable target
+    are skipped with their reason, as unreadable files are.
 
     ``labels`` fixes the class list (evaluating a run on new data); ``all_in`` puts every
     image in one split instead of hashing (``zoo evaluate`` uses "test"). Every file is
@@ -121,7 +172,11 @@ def load_image_set(
         raise DataError(
             f"--val-split {val_split} and --test-split {test_split} must leave room for training"
         )
-    root, entries, skipped = _discover(Path(data).expanduser())
+    found = _discover(Path(data).expanduser(), task, targets)
+    root, entries, skipped = found.root, found.entries, found.skipped
+    if found.targets is not None:
+        return _target_set(data, found, bands, channels, max_pixels, workers, progress, all_in,
+                           val_split, test_split)  # fmt: skip
     names = tuple(labels) if labels else tuple(sorted({label for _, label, _ in entries}))
     unknown = sorted({label for _, label, _ in entries} - set(names))
     if unknown:
@@ -160,9 +215,9 @@ def scan_images(
     """
     path = Path(data).expanduser()
     if path.is_file() and path.suffix.lower() == ".csv":
-        root, entries, skipped = _from_catalog(path, label_required=False)
+        root, entries, skipped, _, _ = _from_catalog(path, label_required=False)
     elif path.is_dir():
-        root, entries, skipped = _from_any_folder(path)
+        root, entries, skipped, _, _ = _from_any_folder(path)
     else:
         raise DataError(f"{data} is neither a folder of images nor a .csv catalog")
     if not entries:
@@ -187,6 +242,8 @@ def _checked_set(
     progress: bool,
     *,
     split_of: Callable[[str, str | None], str],
+    values: dict[str, tuple[float, ...]] | None = None,
+    targets: TargetColumns | None = None,
 ) -> ImageSet:
     """The entries whose files decode and whose bands fit, in their splits; the rest skipped."""
     checked = _check_files(root, entries, bands, max_pixels, workers, progress)
@@ -206,8 +263,11 @@ def _checked_set(
             )
             continue
         split = split_of(relpath, split)
-        samples.append(Sample(str(root / relpath), relpath, names.index(label), split, digest))
-    image_set = ImageSet(str(root), names, samples, skipped, target)
+        if values is None:
+            samples.append(Sample(str(root / relpath), relpath, names.index(label), split, digest))
+        else:
+            samples.append(Sample(str(root / relpath), relpath, 0, split, digest, values[relpath]))
+    image_set = ImageSet(str(root), names, samples, skipped, target, targets)
     if skipped:
         warnings.warn(
             f"{data}: skipped {len(skipped)} file(s) that could not be used, e.g. "
@@ -229,17 +289,52 @@ def stable_split(relpath: str, val_split: float, test_split: float) -> str:
     return "train"
 
 
-def _discover(data: Path) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+def _discover(data: Path, task: str, targets: Sequence[str]) -> _Found:
     if data.is_file() and data.suffix.lower() == ".csv":
-        return _from_catalog(data)
+        return _from_catalog(data, task=task, targets=targets)
+    if task != "classify":
+        raise DataError(
+            f"{data}: --task {task} reads its targets from a CSV catalog (path and target "
+            "columns), not from folders"
+        )
     if data.is_dir():
         return _from_folders(data)
     raise DataError(f"{data} is neither a folder of class folders nor a .csv catalog")
 
 
-def _from_folders(
-    root: Path,
-) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+def _target_set(
+    data: str | Path,
+    found: _Found,
+    bands: Sequence[Band] | None,
+    channels: int | None,
+    max_pixels: int,
+    workers: int | None,
+    progress: bool,
+    all_in: str | None,
+    val_split: float,
+    test_split: float,
+) -> ImageSet:
+    """A catalog's images with their target values; the splits must hold some of each."""
+    assert found.targets is not None
+    if not found.entries:
+        raise DataError(f"{data}: no image in the catalog has a usable target and a file")
+    image_set = _checked_set(
+        data, found.root, found.entries, found.skipped, found.targets.columns, bands, channels,
+        max_pixels, workers, progress,
+        split_of=lambda relpath, split: all_in or split or stable_split(relpath, val_split, test_split),
+        values=found.values, targets=found.targets,
+    )  # fmt: skip
+    if all_in is None:
+        for split in ("train", "val"):
+            if not image_set.split(split):
+                raise DataError(
+                    f"{data}: the {split} split is empty; add images or change "
+                    "--val-split/--test-split"
+                )
+    return image_set
+
+
+def _from_folders(root: Path) -> _Found:
     entries: list[tuple[str, str, str | None]] = []
     skipped: list[tuple[str, str]] = []
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -263,12 +358,10 @@ def _from_folders(
                     skipped.append((relpath, "not an image file (PNG, JPEG, TIFF or FITS)"))
         if not found:
             raise DataError(f"{root}: class folder '{folder.name}' holds no images")
-    return root, entries, skipped
+    return _Found(root, entries, skipped)
 
 
-def _from_any_folder(
-    root: Path,
-) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+def _from_any_folder(root: Path) -> _Found:
     """Image files at any depth, labelled by their top folder ("" in ``root`` itself)."""
     entries: list[tuple[str, str, str | None]] = []
     skipped: list[tuple[str, str]] = []
@@ -282,30 +375,39 @@ def _from_any_folder(
                 entries.append((relpath, relpath.split("/")[0] if "/" in relpath else "", None))
             elif not filename.lower().endswith(".csv"):
                 skipped.append((relpath, "not an image file (PNG, JPEG, TIFF or FITS)"))
-    return root, entries, skipped
+    return _Found(root, entries, skipped)
 
 
 def _from_catalog(
-    path: Path, *, label_required: bool = True
-) -> tuple[Path, list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+    path: Path, *, label_required: bool = True, task: str = "classify", targets: Sequence[str] = ()
+) -> _Found:
     """Rows of a CSV catalog; each file once, under one label.
 
     Paths inside the catalog's folder are kept relative to it (however they are written),
     so the split does not depend on where the folder is. A file listed twice under one
-    label is used once; a file listed under two labels is left out.
+    label is used once; a file listed under two labels is left out. For a task with
+    targets, the label is not needed and each row's target values are read and checked.
     """
     root = path.parent.resolve()
     rows: dict[str, tuple[str, str | None]] = {}
     labels_of: dict[str, set[str]] = {}
     repeated: list[int] = []
     reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""))
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    header = [c.strip() for c in reader.fieldnames or []]
+    columns = [c.lower() for c in header]
+    label_required = label_required and task == "classify"
     if "path" not in columns or (label_required and "label" not in columns):
         wanted = "'path' and 'label' columns" if label_required else "a 'path' column"
         raise DataError(f"{path}: a catalog needs a header with {wanted} (got {columns})")
-    for line, row in enumerate(reader, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        written, label = row.get("path", ""), row.get("label", "")
+    table = [
+        {_key(k): (v or "").strip() for k, v in row.items() if k} for row in reader
+    ]
+    wanted = choose_columns(path, header, table, task, targets) if task != "classify" else None
+    values: dict[str, tuple[float, ...]] = {}
+    no_target: list[tuple[str, str]] = []
+    for line, row in enumerate(table, start=2):
+        written = row.get("path", "")
+        label = row.get("label", "") if wanted is None else ""
         if not written or (label_required and not label):
             needed = "'path' and 'label' must both be" if label_required else "'path' must be"
             raise DataError(f"{path}, line {line}: {needed} filled in")
@@ -315,6 +417,12 @@ def _from_catalog(
                 raise DataError(f"{path}, line {line}: split '{split}' is not train, val or test")
             split = _SPLIT_NAMES[split.lower()]
         relpath = _relative_to(root, written)
+        if wanted is not None:
+            target = row_targets(path, line, row, wanted)
+            if isinstance(target, str):
+                no_target.append((relpath, target))
+                continue
+            values.setdefault(relpath, target)
         labels_of.setdefault(relpath, set()).add(label)
         if relpath in rows:
             if rows[relpath][0] == label:
@@ -322,7 +430,7 @@ def _from_catalog(
             continue
         rows[relpath] = (label, split)
     entries: list[tuple[str, str, str | None]] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = no_target
     for relpath, (label, split) in rows.items():
         if len(labels_of[relpath]) > 1:
             both = ", ".join(sorted(labels_of[relpath]))
@@ -338,7 +446,17 @@ def _from_catalog(
             DataWarning,
             stacklevel=4,
         )
-    return root, entries, skipped
+    return _Found(root, entries, skipped, wanted, values)
+
+
+def _key(column: str) -> str:
+    """A header cell as a row key: the reserved columns in any case, targets as written."""
+    name = column.strip()
+    return name.lower() if name.lower() in ("path", "label", "split") else name
+
+
+def _text(target: tuple[float, ...]) -> str:
+    return "".join(f"\t{value:g}" for value in target)
 
 
 def _read_utf8(path: Path) -> str:

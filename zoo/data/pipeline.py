@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.conform import conform
-from zoo.data.dataset import ImageSet, Sample
+from zoo.data.dataset import ImageSet, Sample, target_array
 from zoo.data.images import ImageGeometry, read_image
 from zoo.dihedral import random_view, with_seeds
 
@@ -46,9 +46,9 @@ def image_dataset(
     seed: int | None = None,
     labels: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of (images, labels), or of images alone with ``labels=False``."""
+    """Batches of (images, labels or targets), or of images alone with ``labels=False``."""
     paths = [s.path for s in samples]
-    targets = np.array([s.label for s in samples], dtype="int32")
+    targets = target_array(samples)
     dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
     if shuffle:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)

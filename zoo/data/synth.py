@@ -245,11 +245,19 @@ def _catalog_row(
 ) -> dict[str, object]:
     """One catalog row; the votes come from a generator of their own, so the images are
     the same with or without a catalog."""
-    from zoo.data.synth_catalog import answer_probabilities, simulate_votes
+    from zoo.data.synth_catalog import TRUE_PREFIX, answer_probabilities, flags, simulate_votes
 
     rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), index, 1])
     answers = answer_probabilities(kind, params["snr"], params["size"], rng)
-    return {"path": name, "label": kind, **params, **simulate_votes(answers, rng)}
+    truths = {TRUE_PREFIX + question: p for question, p in answers.items()}
+    return {
+        "path": name,
+        "label": kind,
+        **params,
+        **flags(params),
+        **simulate_votes(answers, rng),
+        **truths,
+    }
 
 
 def sersic_b(n: float) -> float:

@@ -52,6 +52,19 @@ _TYPICAL: dict[str, dict[str, float]] = {
 }  # fmt: skip
 #: The quantities the renderer draws that a catalog gives, beyond PARAMETERS.
 OBSERVED = ("flux", "snr")
+#: 0/1 flags for multi-label training (``bar`` is already a parameter), from the parameters.
+FLAGS = ("spiral", "dusty", "merger")
+#: Each question's true probability of its first answer, ``p_<question>``: what the
+#: votes are drawn from, for judging predicted fractions against the truth.
+TRUE_PREFIX = "p_"
+
+
+def flags(params: dict[str, float]) -> dict[str, int]:
+    return {
+        "spiral": int(params["arms"] > 0),
+        "dusty": int(params["dust"] > 0),
+        "merger": int(params["separation"] > 0),
+    }
 
 
 def vote_columns() -> list[str]:
@@ -91,8 +104,10 @@ def simulate_votes(probabilities: dict[str, float], rng: np.random.Generator) ->
 
 
 def catalog_text(rows: Sequence[dict[str, object]], parameters: Sequence[str]) -> str:
-    """The CSV: path and label, the drawn parameters, flux and S/N, then the vote counts."""
-    header = ["path", "label", *parameters, *OBSERVED, *vote_columns()]
+    """The CSV: path and label, the drawn parameters, flux and S/N, the 0/1 flags, the
+    vote counts, then each question's true probability of its first answer."""
+    truths = [TRUE_PREFIX + q.name for q in QUESTIONS]
+    header = ["path", "label", *parameters, *OBSERVED, *FLAGS, *vote_columns(), *truths]
     text = io.StringIO()
     writer = csv.DictWriter(text, header, lineterminator="\n")
     writer.writeheader()

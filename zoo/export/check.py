@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ExportError, one_line
-from zoo.export.signatures import CLASSIFY_METHOD
+from zoo.export.signatures import METHODS
 
 SCRIPT = Path(__file__).with_name("standalone_check.py")
 TOLERANCE = 1e-4
@@ -118,11 +118,12 @@ def _judge(
         return
     if found["zoo_modules_imported"]:
         problems.append(f"the check imported zoo: {', '.join(found['zoo_modules_imported'])}")
-    if "classify" in report.methods and report.methods["classify"] != CLASSIFY_METHOD:
-        problems.append(f"classify has method {report.methods['classify']}, not {CLASSIFY_METHOD}")
+    for signature, method in METHODS.items():
+        if signature in report.methods and report.methods[signature] != method:
+            problems.append(f"{signature} has method {report.methods[signature]}, not {method}")
     for signature, values in outputs.items():
         probabilities = values.get("probabilities")
-        if probabilities is not None and (
+        if "top_labels" in values and (  # a softmax over classes
             not np.isfinite(probabilities).all()
             or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3
         ):
@@ -152,13 +153,17 @@ def _first_signature_as_reference(outputs: dict[str, dict[str, np.ndarray]]) -> 
     """Without the model at hand: every predict signature must agree with serving_default."""
     base = outputs.get("serving_default", {})
     agreeing = {
-        name: {key: base[key] for key in ("probabilities",) if key in base}
+        name: {key: base[key] for key in _TASK_OUTPUTS if key in base}
         for name in outputs
-        if name not in ("serving_default", "classify")
+        if name != "serving_default" and name not in METHODS
     }
     if "classify" in outputs and "top_scores" in base:
         agreeing["classify"] = {"scores": base["top_scores"]}
     return agreeing
+
+
+#: The predict outputs every task's signatures must agree on (zoo.tasks).
+_TASK_OUTPUTS = ("probabilities", "predictions", "fractions")
 
 
 def _flatten(inputs: Inputs) -> dict[str, np.ndarray]:
@@ -185,8 +190,9 @@ def warmup_inputs(version: Path) -> Inputs:
     inputs: dict[str, dict[str, Any]] = {}
     for record in tf.data.TFRecordDataset(str(Path(version) / WARMUP)):
         log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        if log.HasField("classify_log"):
-            request = log.classify_log.request
+        if log.HasField("classify_log") or log.HasField("regress_log"):
+            kind = "classify_log" if log.HasField("classify_log") else "regress_log"
+            request = getattr(log, kind).request
             examples = [e.SerializeToString() for e in request.input.example_list.examples]
             assert all(
                 IMAGE_FEATURE in e.features.feature for e in request.input.example_list.examples

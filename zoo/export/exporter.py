@@ -21,7 +21,7 @@ from zoo.data.pipeline import image_dataset
 from zoo.errors import ExportError
 from zoo.export.check import CheckReport, check_version
 from zoo.export.manifest import IMAGE_FEATURE, LABELS_ASSET, WARMUP, check_name, write_manifest
-from zoo.export.signatures import CLASSIFY_METHOD, ServingModule, float32_model
+from zoo.export.signatures import METHODS, ServingModule, float32_model
 from zoo.export.warmup import write_warmup
 from zoo.fs import atomic_directory, atomic_file, remove_temporaries
 from zoo.locks import FolderLock
@@ -101,14 +101,14 @@ def write_version(
     with precision(False), tempfile.TemporaryDirectory() as scratch:
         labels_file = Path(scratch) / LABELS_ASSET
         labels_file.write_text("".join(f"{label}\n" for label in run.labels))
-        module = ServingModule(
-            float32_model(run.model), list(run.labels), labels_file, geometry, top_k
-        )
+        task = run.task
+        settings = {"top_k": top_k, **task.export_settings(run.metrics)}
+        module = ServingModule(float32_model(run.model), task, settings, labels_file, geometry)
         signatures = module.signatures(encoded)
         tf.saved_model.save(module, str(folder), signatures=signatures)
     bar.update()
-    if "classify" in signatures:
-        _set_method(folder / "saved_model.pb", "classify", CLASSIFY_METHOD)
+    for signature in signatures.keys() & METHODS.keys():
+        _set_method(folder / "saved_model.pb", signature, METHODS[signature])
     blobs = [path.read_bytes() for path in files] if encoded else []
     write_warmup(
         folder / WARMUP, model_name=name, signatures=list(signatures), encoded=blobs, pixels=pixels
@@ -154,7 +154,7 @@ def _inputs(
 ) -> dict[str, dict[str, Any]]:
     inputs: dict[str, dict[str, Any]] = {}
     for signature in signatures:
-        if signature == "classify":
+        if signature in METHODS:
             inputs[signature] = {"inputs": [_example(blob) for blob in blobs]}
         elif signature == "serving_default" and blobs:
             inputs[signature] = {"images": blobs}
@@ -192,6 +192,7 @@ def _manifest(
         "name": name,
         "version": number,
         "labels": list(run.labels),
+        "task": run.task.to_dict(),
         "input": {
             "size": list(geometry.size),
             "channels": geometry.channels,
@@ -215,7 +216,7 @@ def _describe(function: Any, key: str) -> dict[str, Any]:
     positional, named = concrete.structured_input_signature
     arguments = {spec.name: spec for spec in positional} | named
     return {
-        "method": CLASSIFY_METHOD if key == "classify" else "tensorflow/serving/predict",
+        "method": METHODS.get(key, "tensorflow/serving/predict"),
         "inputs": {name: _tensor(spec) for name, spec in arguments.items()},
         "outputs": {name: _tensor(spec) for name, spec in concrete.structured_outputs.items()},
     }

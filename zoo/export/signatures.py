@@ -5,14 +5,22 @@
 - ``predict_images``: float pixels ``[batch, H, W, C]``, as training saw them before the
   model's own preprocessing; the default signature for FITS or multi-band models, which
   have no bytes signature;
-- ``classify``: TF Serving's Classify convention, serialized ``tf.Example`` protos in
-  ``inputs`` (the image bytes under ``image/encoded``), ``classes`` and ``scores`` out;
-  its method name is ``tensorflow/serving/classify``, which TF Serving checks.
+- ``classify`` (classes and multi-label): TF Serving's Classify convention, serialized
+  ``tf.Example`` protos in ``inputs`` (the image bytes under ``image/encoded``),
+  ``classes`` and ``scores`` out; its method name is ``tensorflow/serving/classify``,
+  which TF Serving checks;
+- ``regress`` (regression and votes): the Regress convention, the same ``inputs``, one
+  float per image in ``outputs`` (the first target, or the first answer's vote fraction),
+  method ``tensorflow/serving/regress``.
 
-The predict signatures return ``probabilities`` [batch, classes], the top ``k``
-classes as ``top_labels`` (strings), ``top_indices`` and ``top_scores``, and
-``features`` [batch, feature_dim], the pooled representation the head reads: a client
-asks for it alone with Predict's ``output_filter``, for similarity search.
+The predict signatures return the task's outputs (``zoo.tasks``): for classes
+``probabilities`` [batch, classes], the top ``k`` classes as ``top_labels`` (strings),
+``top_indices`` and ``top_scores``; for regression ``predictions`` [batch, targets] and
+one output per target; for multi-label ``probabilities``, ``predicted`` (0/1 at the
+thresholds validation chose) and ``labels`` (their names); for votes ``concentrations``, ``fractions`` and one output
+of fractions per question. Every one also returns ``features`` [batch, feature_dim], the
+pooled representation the head reads: a client asks for it alone with Predict's
+``output_filter``, for similarity search.
 """
 
 from __future__ import annotations
@@ -26,21 +34,29 @@ import tensorflow as tf
 from zoo.data.conform import conform, decode_encoded
 from zoo.data.images import ImageGeometry
 from zoo.export.manifest import IMAGE_FEATURE
+from zoo.tasks import Task
 from zoo.train.model import classifier_parts
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+#: The method TF Serving checks for each signature that is not a plain Predict.
+METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
 
 
 class ServingModule(tf.Module):
-    """The classifier (float32, preprocessing inside) behind the signatures, and its labels."""
+    """The model (float32, preprocessing inside) behind the signatures, and its labels.
+
+    ``settings`` are what the task's outputs need from the run (``Task.export_settings``:
+    the number of top classes, multi-label thresholds).
+    """
 
     def __init__(
         self,
         model: keras.Model,
-        labels: list[str],
+        task: Task,
+        settings: dict[str, Any],
         labels_file: Path,
         geometry: ImageGeometry,
-        top_k: int,
     ) -> None:
         super().__init__(name="zoo_serving")
         self.model = model
@@ -50,18 +66,23 @@ class ServingModule(tf.Module):
         # variable" (keras-team/keras#20095, tensorflow/serving#2250).
         self.model_variables = [weight.value for weight in model.weights]
         self.encoder, self.head = classifier_parts(model)
-        self.labels = tf.constant(labels)
+        self.task = task
+        self.settings = settings
         self.labels_file = tf.saved_model.Asset(str(labels_file))
         self.geometry = geometry
-        self.top_k = min(top_k, len(labels))
         height, width = geometry.size
         pixels = tf.TensorSpec([None, height, width, geometry.channels], tf.float32, "images")
         self.predict_images = tf.function(self._predict_images, input_signature=[pixels])
         self.predict_encoded = tf.function(
             self._predict_encoded, input_signature=[tf.TensorSpec([None], tf.string, "images")]
         )
-        self.classify = tf.function(
-            self._classify, input_signature=[tf.TensorSpec([None], tf.string, "inputs")]
+        # Classify or Regress on tf.Examples, as the task serves (saving traces every
+        # tf.function of the module, so only the one that applies exists).
+        classifies = task.name in ("classify", "multilabel")
+        self.example_api = "classify" if classifies else "regress"
+        self.on_examples = tf.function(
+            self._classify if classifies else self._regress,
+            input_signature=[tf.TensorSpec([None], tf.string, "inputs")],
         )
 
     def signatures(self, encoded: bool) -> dict[str, Any]:
@@ -71,23 +92,32 @@ class ServingModule(tf.Module):
         return {
             "serving_default": self.predict_encoded,
             "predict_images": self.predict_images,
-            "classify": self.classify,
+            self.example_api: self.on_examples,
         }
 
     def _predict_images(self, images: Any) -> dict[str, Any]:
         features = self.encoder(images, training=False)
-        outputs = self._outputs(self.head(features, training=False))
+        outputs = self.task.serving_outputs(self.head(features, training=False), self.settings)
         return {**outputs, "features": tf.cast(features, tf.float32)}
 
     def _predict_encoded(self, images: Any) -> dict[str, Any]:
         return self._predict_images(self._decode(images))
 
-    def _classify(self, inputs: Any) -> dict[str, Any]:
+    def _examples_output(self, inputs: Any) -> Any:
+        """The model's output for the images in serialized tf.Examples."""
         features = tf.io.parse_example(
             inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
         )
-        top = self._outputs(self.model(self._decode(features[IMAGE_FEATURE]), training=False))
-        return {"classes": top["top_labels"], "scores": top["top_scores"]}
+        return self.model(self._decode(features[IMAGE_FEATURE]), training=False)
+
+    def _classify(self, inputs: Any) -> dict[str, Any]:
+        classes, scores = self.task.classification_outputs(
+            self._examples_output(inputs), self.settings
+        )
+        return {"classes": classes, "scores": scores}
+
+    def _regress(self, inputs: Any) -> dict[str, Any]:
+        return {"outputs": self.task.regression_output(self._examples_output(inputs))}
 
     def _decode(self, images: Any) -> Any:
         height, width = self.geometry.size
@@ -97,16 +127,6 @@ class ServingModule(tf.Module):
             images,
             fn_output_signature=spec,
         )
-
-    def _outputs(self, probabilities: Any) -> dict[str, Any]:
-        probabilities = tf.cast(probabilities, tf.float32)
-        top = tf.math.top_k(probabilities, k=self.top_k)
-        return {
-            "probabilities": probabilities,
-            "top_labels": tf.gather(self.labels, top.indices),
-            "top_indices": top.indices,
-            "top_scores": top.values,
-        }
 
 
 def float32_model(model: keras.Model) -> keras.Model:

@@ -18,6 +18,7 @@ from tensorflow_serving.apis import (
     model_pb2,
     predict_pb2,
     prediction_log_pb2,
+    regression_pb2,
 )
 
 from zoo.export.manifest import IMAGE_FEATURE
@@ -40,13 +41,23 @@ def write_warmup(
     records = []
     for name in signatures:
         spec = model_pb2.ModelSpec(name=model_name, signature_name=name)
-        if name == "classify":
-            request = classification_pb2.ClassificationRequest(model_spec=spec)
+        if name in ("classify", "regress"):
+            request = (
+                classification_pb2.ClassificationRequest(model_spec=spec)
+                if name == "classify"
+                else regression_pb2.RegressionRequest(model_spec=spec)
+            )
             for data in encoded:
                 example = request.input.example_list.examples.add()
                 example.features.feature[IMAGE_FEATURE].bytes_list.value.append(data)
-            log = prediction_log_pb2.PredictionLog(
-                classify_log=prediction_log_pb2.ClassifyLog(request=request)
+            log = (
+                prediction_log_pb2.PredictionLog(
+                    classify_log=prediction_log_pb2.ClassifyLog(request=request)
+                )
+                if name == "classify"
+                else prediction_log_pb2.PredictionLog(
+                    regress_log=prediction_log_pb2.RegressLog(request=request)
+                )
             )
         else:
             request = predict_pb2.PredictRequest(model_spec=spec)

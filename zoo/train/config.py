@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, get_args
 
 from zoo.build import LoadRules, ModelFileOptions
 from zoo.data import MAX_PIXELS
+from zoo.data.targets import TASKS, Task
 from zoo.errors import ConfigError
 
 Strategy = Literal["auto", "head", "top", "progressive", "full"]
@@ -32,12 +33,16 @@ class FinetuneConfig:
     from the strategy and records the values used in the run's summary. ``weights`` None
     takes the backbone's default weights, ``"none"`` asks for random initialisation.
     ``epochs`` bounds the first phase (the head, or the whole network from scratch) and
-    ``finetune_epochs`` each unfreezing phase.
+    ``finetune_epochs`` each unfreezing phase. ``task`` is what the head predicts;
+    ``targets`` name the catalog columns of a task other than classification
+    (``zoo.data.targets``; each task has a default but regression).
     """
 
     backbone: str
     data: str
     out: str
+    task: Task = "classify"
+    targets: tuple[str, ...] = ()
     weights: str | None = None
     strategy: Strategy = "auto"
     unfreeze: int = 2
@@ -73,7 +78,15 @@ class FinetuneConfig:
     force: bool = False
 
     def __post_init__(self) -> None:
+        self._choice("task", TASKS)
         self._choice("strategy", STRATEGIES)
+        if self.targets and self.task == "classify":
+            raise ConfigError(
+                "--targets names catalog columns for --task regress, multilabel or votes; "
+                "a classifier reads its classes from the 'label' column or the folders"
+            )
+        if self.label_smoothing and self.task in ("regress", "votes"):
+            raise ConfigError(f"--label-smoothing applies to classes, not to --task {self.task}")
         self._choice("optimizer", OPTIMIZERS)
         self._choice("schedule", SCHEDULES)
         for name in (
@@ -163,7 +176,7 @@ class FinetuneConfig:
     )
 
 
-_SEQUENCES = ("image_size", "bands", "hidden", "registry_files")
+_SEQUENCES = ("image_size", "bands", "hidden", "registry_files", "targets")
 
 
 def _flag(name: str) -> str:

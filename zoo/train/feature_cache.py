@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.dataset import ImageSet, Sample
+from zoo.data.dataset import ImageSet, Sample, target_array
 from zoo.data.images import ImageGeometry
 from zoo.data.pipeline import image_dataset
 from zoo.dihedral import DIHEDRAL_VIEWS, dihedral_batch, view_ids, with_seeds
@@ -58,7 +58,7 @@ class CacheStats:
 
 @dataclass
 class SplitFeatures:
-    """Features (samples, stored views, features) and labels of a run's splits."""
+    """Features (samples, stored views, features) and labels (or targets) of a run's splits."""
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     stats: dict[str, CacheStats]
@@ -125,8 +125,7 @@ def split_features(
         result.stats["+".join(splits)] = stats
         start = 0
         for split, group in samples.items():
-            labels = np.array([s.label for s in group], dtype="int32")
-            result.splits[split] = (features[start : start + len(group)], labels)
+            result.splits[split] = (features[start : start + len(group)], target_array(group))
             start += len(group)
     return result
 

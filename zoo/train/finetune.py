@@ -38,6 +38,7 @@ from zoo.errors import (
 from zoo.fs import read_json
 from zoo.plugin_loader import get_registry
 from zoo.sources import source_kind
+from zoo.tasks import task_for
 from zoo.train.config import NO_WEIGHTS, FinetuneConfig
 from zoo.train.distribute import deterministic_ops, precision
 from zoo.train.model import (
@@ -68,6 +69,9 @@ def finetune(
     **settings: Any,
 ) -> Run:
     """Fine-tune ``backbone`` on the labelled images in ``data``; write the run to ``out``.
+
+    ``task`` (a setting) is "classify" by default; "regress", "multilabel" and "votes"
+    read the ``targets`` columns of a CSV catalog (``zoo.data.targets``).
 
     Settings are those of FinetuneConfig (``strategy``, ``epochs``, ``lr``, ...); or pass a
     whole ``config``. With ``resume=True`` the run continues with the settings it started
@@ -157,6 +161,8 @@ def _run(
             channels=_channels(config),
             max_pixels=config.max_pixels,
             progress=progress,
+            task=config.task,
+            targets=config.targets,
         )
         if workers.shares_files() and progress:
             train = images.split("train")
@@ -222,7 +228,7 @@ def _build_network(
     )
     network = build_network(
         backbone,
-        len(images.labels),
+        task_for(images),
         bands=config.bands,
         hidden=config.hidden,
         dropout=config.dropout,
@@ -304,6 +310,7 @@ def _config_record(
         "model_modules": list(network.spec.model_modules),
         "input_shape": [*geometry.size, geometry.channels],
         "labels": list(images.labels),
+        "task": network.task.to_dict(),
         "data": images.summary(),
         "examples": [s.relpath for s in images.split("val")[:EXAMPLES]],
         "load_report": report.to_dict() if report else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +43,19 @@ class ClassificationMetrics:
             "expected_calibration_error": self.expected_calibration_error,
             "top_confidence_mean": self.top_confidence_mean,
         }
+
+    def headline(self) -> dict[str, float]:
+        """The numbers the run's summary shows."""
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "expected_calibration_error": self.expected_calibration_error,
+        }
+
+    def plot(self, folder: Path, split: str) -> None:
+        from zoo.train.plots import plot_confusion_matrix
+
+        plot_confusion_matrix(self.confusion, self.labels, folder / f"confusion_{split}.png")
 
     def lines(self) -> list[str]:
         """A text report for a terminal or a log: headline numbers, then one row per class."""

@@ -1,4 +1,4 @@
-"""The classifier: raw images -> preprocessing -> backbone -> head.
+"""The network: raw images -> preprocessing -> backbone -> head (the task's outputs).
 
 The head is its own small model so it can train alone on cached features and then be
 reused, weights and all, inside the full classifier. A pretrained backbone keeps its
@@ -21,6 +21,7 @@ from zoo.data.images import ImageGeometry
 from zoo.errors import SpecError
 from zoo.preprocessing import Preprocessing
 from zoo.spec import BackboneSpec
+from zoo.tasks import Task
 
 
 @dataclass
@@ -37,42 +38,40 @@ class Network:
     spec: BackboneSpec
     geometry: ImageGeometry
     pretrained: bool
+    task: Task
 
 
 def build_network(
     backbone: keras.Model,
-    classes: int,
+    task: Task,
     *,
     bands: Sequence[str] | None,
     hidden: Sequence[int] = (),
     dropout: float = 0.2,
     weights_given: bool = False,
 ) -> Network:
-    """A new head on ``backbone`` (made by zoo.create_backbone) and the classifier of both."""
+    """A new head for ``task`` on ``backbone`` (made by zoo.create_backbone), and the
+    whole network (named ``classifier`` whatever the task)."""
     spec: BackboneSpec = backbone.backbone_spec
     pretrained = weights_given or backbone.load_report is not None or spec.carries_weights
     height, width, channels = (int(d) for d in backbone.inputs[0].shape[1:])
     geometry = ImageGeometry((height, width), channels, tuple(bands) if bands else None)
-    head = build_head(int(backbone.outputs[0].shape[-1]), classes, hidden=hidden, dropout=dropout)
+    head = build_head(int(backbone.outputs[0].shape[-1]), task, hidden=hidden, dropout=dropout)
     classifier = build_classifier(backbone, head, spec.preprocessing, pretrained=pretrained)
-    return Network(backbone, head, classifier, spec, geometry, pretrained)
+    return Network(backbone, head, classifier, spec, geometry, pretrained, task)
 
 
 def build_head(
-    feature_dim: int, classes: int, *, hidden: Sequence[int] = (), dropout: float = 0.2
+    feature_dim: int, task: Task, *, hidden: Sequence[int] = (), dropout: float = 0.2
 ) -> keras.Model:
-    """Features -> dropout -> optional hidden ReLU layers -> softmax over the classes."""
+    """Features -> dropout -> optional hidden ReLU layers -> the task's outputs."""
     features = keras.Input(shape=(feature_dim,), name="features")
     x = keras.layers.Dropout(dropout, name="head_dropout")(features) if dropout else features
     for index, units in enumerate(hidden, start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"head_hidden{index}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"head_dropout{index}")(x)
-    # float32 softmax: stable under mixed precision
-    probabilities = keras.layers.Dense(
-        classes, activation="softmax", dtype="float32", name="probabilities"
-    )(x)
-    return keras.Model(features, probabilities, name="head")
+    return keras.Model(features, task.output_layer(x), name="head")
 
 
 def build_classifier(

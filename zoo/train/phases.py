@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from zoo.errors import TrainingError
 from zoo.fs import atomic_file, read_json, write_json
-from zoo.train.loss import SparseCrossentropy
+from zoo.tasks import Task
 from zoo.train.plan import PhasePlan, Plan
 
 MONITOR = "val_loss"
@@ -113,6 +113,7 @@ def run_phase(
     folder: Path,
     phase: PhasePlan,
     plan: Plan,
+    task: Task,
     class_weight: dict[int, float] | None,
     batch_norm: Callable[[], object] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -139,8 +140,8 @@ def run_phase(
     opt = make_optimizer(plan.optimizer, phase, data.steps, plan.weight_decay)
     model.compile(
         optimizer=opt,
-        loss=SparseCrossentropy(plan.label_smoothing),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=task.loss(plan.label_smoothing),
+        metrics=task.metrics(),
     )
     opt.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt)

@@ -93,7 +93,8 @@ def make_plan(
         unfreeze=min(config.unfreeze, blocks) if strategy == "top" else config.unfreeze,
         optimizer=config.optimizer,
         label_smoothing=_given(
-            config.label_smoothing, SCRATCH_LABEL_SMOOTHING if from_scratch else 0.0
+            config.label_smoothing,
+            SCRATCH_LABEL_SMOOTHING if from_scratch and config.task == "classify" else 0.0,
         ),
         weight_decay=_given(config.weight_decay, 0.0),
         reestimate_batch_norm=_given(config.precise_bn, from_scratch),

@@ -1,4 +1,4 @@
-"""PNG plots of a training run: learning curves and the confusion matrix.
+"""PNG plots of a training run: learning curves, the confusion matrix, predicted against true.
 
 Figures are drawn on the Agg canvas directly, never through pyplot, so plotting works
 without a display and leaves matplotlib's global backend and figure registry untouched.
@@ -85,6 +85,34 @@ def plot_confusion_matrix(
         axes.set_yticks(range(classes), labels=list(labels))
     if classes <= ANNOTATE_MAX_CLASSES:
         _annotate(axes, counts, shown / top)
+    return _save(figure, path)
+
+
+def plot_predicted_against_true(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    path: str | Path,
+    *,
+    x_label: str = "true",
+    y_label: str = "predicted",
+) -> Path:
+    """One scatter panel per (title, true, predicted), with the line where they are equal."""
+    if not panels:
+        raise MetricsError("nothing to plot: no targets")
+    columns = min(len(panels), 4)
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(4.2 * columns, 4.0 * rows), layout="constrained")
+    for index, (title, truth, predicted) in enumerate(panels, start=1):
+        axes = figure.add_subplot(rows, columns, index)
+        truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+        axes.scatter(truth, predicted, s=6, alpha=0.5, linewidths=0)
+        if truth.size:
+            low = float(min(truth.min(), predicted.min()))
+            high = float(max(truth.max(), predicted.max()))
+            axes.plot([low, high], [low, high], color="grey", linestyle=":", linewidth=1)
+        axes.set_title(title, fontsize="medium")
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
+        axes.grid(True, alpha=0.3)
     return _save(figure, path)
 
 

@@ -12,9 +12,10 @@
       model.keras               the classifier, preprocessing included, with the best weights
       head.weights.h5           the head alone
       backbone.weights.h5       the backbone, when it trained (reusable as --weights)
-      metrics_<split>.json      accuracy, per-class scores, confusion, calibration
+      metrics_<split>.json      the task's scores (accuracy, per-class scores, confusion,
+                                calibration; RMSE, R²; per-label F1; vote-fraction errors)
       metrics.txt               the same as text
-      confusion_<split>.png, learning_curves.png
+      learning_curves.png, confusion_<split>.png (classes) or predicted_<split>.png
       summary.json              written last: the run is finished
       evaluations/<name>/       what ``zoo evaluate`` wrote
 
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     import keras
 
     from zoo.data.images import ImageGeometry
-    from zoo.train.metrics import ClassificationMetrics
+    from zoo.tasks import Task, TaskMetrics
     from zoo.train.phases import PhaseRecord
 
 MARKER = ".zoo-run"
@@ -67,10 +68,6 @@ EVALUATIONS = "evaluations"
 
 def metrics_file(split: str) -> str:
     return f"metrics_{split}.json"
-
-
-def confusion_plot(split: str) -> str:
-    return f"confusion_{split}.png"
 
 
 class RunDir:
@@ -176,16 +173,12 @@ class RunDir:
         starts = [(p.name, p.first_epoch + 1) for p in phases]
         plot_learning_curves(history, self.path / LEARNING_CURVES, phases=starts)
 
-    def write_metrics(self, metrics: dict[str, ClassificationMetrics]) -> None:
-        """Each split's metrics as JSON and a confusion plot, and all of them as text."""
-        from zoo.train.plots import plot_confusion_matrix
-
+    def write_metrics(self, metrics: dict[str, TaskMetrics]) -> None:
+        """Each split's metrics as JSON and its plot, and all of them as text."""
         text = []
         for split, result in metrics.items():
             write_json(self.path / metrics_file(split), result.to_dict())
-            plot_confusion_matrix(
-                result.confusion, result.labels, self.path / confusion_plot(split)
-            )
+            result.plot(self.path, split)
             text += [f"== {split} ==", *result.lines(), ""]
         write_text(self.path / METRICS_TEXT, "\n".join(text))
 
@@ -223,6 +216,13 @@ class Run:
     metrics: dict[str, dict[str, Any]]
     summary: dict[str, Any]
     model: keras.Model
+
+    @property
+    def task(self) -> Task:
+        """What the model predicts, as the run recorded it."""
+        from zoo.tasks import task_from_record
+
+        return task_from_record(self.config.get("task"), self.labels)
 
     @property
     def geometry(self) -> ImageGeometry:
@@ -267,8 +267,9 @@ def load_run(path: str | Path) -> Run:
 
 
 def import_layer_modules(modules: Sequence[str]) -> None:
-    """Import zoo's preprocessing and the modules where a backbone's custom layers register."""
-    for module in ("zoo.preprocessing", *modules):
+    """Import zoo's preprocessing and losses (a saved head may name its loss) and the
+    modules where a backbone's custom layers register."""
+    for module in ("zoo.preprocessing", "zoo.train.loss", "zoo.tasks.losses", *modules):
         try:
             importlib.import_module(module)
         except ImportError:

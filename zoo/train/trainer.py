@@ -19,7 +19,8 @@ from zoo.train.batch_norm import BatchNormEstimator
 from zoo.train.config import FinetuneConfig
 from zoo.train.evaluate import predict
 from zoo.train.feature_cache import SplitFeatures, split_features
-from zoo.train.metrics import ClassificationMetrics, classification_metrics
+from zoo.data.dataset import target_array
+from zoo.tasks import TaskMetrics
 from zoo.train.model import Network, block_boundaries, build_encoder, set_trainable_top
 from zoo.train.phases import PhaseData, PhaseRecord, read_record, run_phase
 from zoo.train.plan import PhasePlan, Plan
@@ -179,6 +180,7 @@ class Trainer:
                 folder=folder,
                 phase=phase,
                 plan=self.plan,
+                task=self.network.task,
                 class_weight=self.images.class_weights() if config.class_weights else None,
                 batch_norm=batch_norm,
                 callbacks=[board, *self.callbacks],
@@ -218,8 +220,9 @@ class Trainer:
 
     # --- results ------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, ClassificationMetrics]:
-        """Metrics of the validation and test splits (those that hold images)."""
+    def evaluate(self) -> dict[str, TaskMetrics]:
+        """Metrics of the validation and test splits (those that hold images); the test
+        split is scored with what validation chose (multi-label thresholds)."""
         network, batch_size = self.network, self.config.batch_size
         results = {}
         for split in ("val", "test"):
@@ -232,13 +235,12 @@ class Trainer:
                 probabilities = network.head.predict(features, batch_size=batch_size, verbose=0)
             else:
                 probabilities = predict(network.classifier, samples, network.geometry, batch_size)
-            truth = [s.label for s in samples]
-            results[split] = classification_metrics(truth, probabilities, self.images.labels)
+            results[split] = network.task.score(
+                target_array(samples), probabilities, results["val"].to_dict() if results else None
+            )
         return results
 
-    def write_results(
-        self, metrics: dict[str, ClassificationMetrics], seconds: float
-    ) -> dict[str, Any]:
+    def write_results(self, metrics: dict[str, TaskMetrics], seconds: float) -> dict[str, Any]:
         """History, plots, metrics and models into the run folder; the summary last."""
         run_dir, network = self.run_dir, self.network
         history = run_dir.write_history(self.phases)
@@ -259,14 +261,8 @@ class Trainer:
             "phases": [p.summary() for p in self.phases],
             "notes": self.notes,
             "seconds": round(seconds, 1),
-            "metrics": {
-                split: {
-                    "accuracy": m.accuracy,
-                    "macro_f1": m.macro_f1,
-                    "expected_calibration_error": m.expected_calibration_error,
-                }
-                for split, m in metrics.items()
-            },
+            "task": network.task.name,
+            "metrics": {split: m.headline() for split, m in metrics.items()},
         }
         run_dir.write_summary(summary)
         return summary
