@@ -19,9 +19,9 @@ from zoo.cli.options import (
     registry_option,
 )
 from zoo.cli.quiet import stop_filtering
+from zoo.data.targets import TASKS
 from zoo.errors import ClusterMemberLost, TrainingInterrupted
 from zoo.export.manifest import check_name
-from zoo.data.targets import TASKS
 from zoo.train.config import OPTIMIZERS, SCHEDULES, STRATEGIES, FinetuneConfig
 
 default = FinetuneConfig.default

@@ -399,9 +399,7 @@ def _from_catalog(
     if "path" not in columns or (label_required and "label" not in columns):
         wanted = "'path' and 'label' columns" if label_required else "a 'path' column"
         raise DataError(f"{path}: a catalog needs a header with {wanted} (got {columns})")
-    table = [
-        {_key(k): (v or "").strip() for k, v in row.items() if k} for row in reader
-    ]
+    table = [{_key(k): (v or "").strip() for k, v in row.items() if k} for row in reader]
     wanted = choose_columns(path, header, table, task, targets) if task != "classify" else None
     values: dict[str, tuple[float, ...]] = {}
     no_target: list[tuple[str, str]] = []

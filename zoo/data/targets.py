@@ -54,7 +54,11 @@ def question_of(column: str) -> str:
 
 
 def choose_columns(
-    path: Path, header: Sequence[str], rows: Sequence[dict[str, str]], task: str, asked: Sequence[str]
+    path: Path,
+    header: Sequence[str],
+    rows: Sequence[dict[str, str]],
+    task: str,
+    asked: Sequence[str],
 ) -> TargetColumns:
     """The target columns: those asked for (each must exist), or the task's default."""
     if task not in TASKS or task == "classify":
@@ -84,7 +88,9 @@ def choose_columns(
     else:
         whole = [c for c in candidates if "_" in c and _all_whole(rows, c)]
         counts = {question_of(c) for c in whole}
-        columns = tuple(c for c in whole if sum(question_of(o) == question_of(c) for o in whole) > 1)
+        columns = tuple(
+            c for c in whole if sum(question_of(o) == question_of(c) for o in whole) > 1
+        )
         if not columns:
             raise DataError(
                 f"{path}: --task votes needs vote-count columns named QUESTION_ANSWER, two or "
@@ -131,7 +137,9 @@ def _votes(
     by_column = dict(zip(targets.columns, values, strict=True))
     for column, value in by_column.items():
         if value is not None and value < 0:
-            raise DataError(f"{path}, line {line}, column '{column}': vote count {value:g} is negative")
+            raise DataError(
+                f"{path}, line {line}, column '{column}': vote count {value:g} is negative"
+            )
         if value is not None and value != int(value):
             raise DataError(
                 f"{path}, line {line}, column '{column}': vote count {value:g} is not a whole number"
@@ -151,7 +159,9 @@ def _number(path: Path, line: int, column: str, text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{path}, line {line}, column '{column}': {text!r} is not a number") from None
+        raise DataError(
+            f"{path}, line {line}, column '{column}': {text!r} is not a number"
+        ) from None
     if math.isnan(value):
         return None
     if not math.isfinite(value):
@@ -184,4 +194,4 @@ def _flags(rows: Sequence[dict[str, str]], column: str) -> bool:
 
 def _all_whole(rows: Sequence[dict[str, str]], column: str) -> bool:
     values = _values(rows, column)
-    return bool(values) and all(v >= 0 and v == int(v) for v in values if math.isfinite(v))
+    return bool(values) and all(v == int(v) for v in values if math.isfinite(v))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.data.dataset import ImageSet, target_array
-from zoo.data.targets import TASKS, Task as TaskName
+from zoo.data.targets import TASKS
+from zoo.data.targets import Task as TaskName
 from zoo.errors import ConfigError
 from zoo.tasks.classify import Classify
 from zoo.tasks.multilabel import Multilabel

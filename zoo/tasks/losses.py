@@ -21,7 +21,9 @@ class ScaledSquaredError(keras.losses.Loss):
     same, as if every target were standardised.
     """
 
-    def __init__(self, scale: Sequence[float] = (), name: str = "scaled_squared_error", **kwargs: Any):
+    def __init__(
+        self, scale: Sequence[float] = (), name: str = "scaled_squared_error", **kwargs: Any
+    ):
         super().__init__(name=name, **kwargs)
         self.scale = [float(s) for s in scale]
 
@@ -47,7 +49,10 @@ class DirichletMultinomial(keras.losses.Loss):
     """
 
     def __init__(
-        self, questions: Sequence[Sequence[int]] = (), name: str = "dirichlet_multinomial", **kwargs: Any
+        self,
+        questions: Sequence[Sequence[int]] = (),
+        name: str = "dirichlet_multinomial",
+        **kwargs: Any,
     ):
         super().__init__(name=name, **kwargs)
         self.questions = [(int(a), int(b)) for a, b in questions]
@@ -63,7 +68,9 @@ class DirichletMultinomial(keras.losses.Loss):
                 tf.math.lgamma(n + 1)
                 + tf.math.lgamma(a_sum)
                 - tf.math.lgamma(n + a_sum)
-                + tf.reduce_sum(tf.math.lgamma(k + a) - tf.math.lgamma(a) - tf.math.lgamma(k + 1), -1)
+                + tf.reduce_sum(
+                    tf.math.lgamma(k + a) - tf.math.lgamma(a) - tf.math.lgamma(k + 1), -1
+                )
             )
             total -= log_likelihood
         return total

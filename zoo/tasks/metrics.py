@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.tasks.task import plot_name
+
 #: Targets whose errors are judged as photometric redshifts are: in units of (1 + z).
 REDSHIFT_NAMES = re.compile(r"(^|_)(z|redshift|photo_?z|z_?phot|z_?spec|zspec|zphot)($|_)", re.I)
 #: A photometric redshift is an outlier when |Δz| / (1 + z) exceeds this (Hildebrandt et al. 2010).
@@ -24,10 +26,6 @@ OUTLIER_LIMIT = 0.15
 
 def _show(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-
-
-def _plot_name(split: str) -> str:
-    return f"predicted_{split}.png"
 
 
 # --- regression ---------------------------------------------------------------------
@@ -51,7 +49,11 @@ class RegressionMetrics:
 
     def lines(self) -> list[str]:
         width = max(len("target"), *(len(t) for t in self.targets))
-        lines = [f"images: {self.count}", "", f"{'target':<{width}}      rmse       mae        r2      bias"]
+        lines = [
+            f"images: {self.count}",
+            "",
+            f"{'target':<{width}}      rmse       mae        r2      bias",
+        ]
         for target in self.targets:
             s = self.per_target[target]
             lines.append(
@@ -72,7 +74,7 @@ class RegressionMetrics:
             (f"{t} (R² {_show(self.per_target[t]['r2'])})", self.truth[:, i], self.predicted[:, i])
             for i, t in enumerate(self.targets)
         ]
-        plot_predicted_against_true(panels, folder / _plot_name(split))
+        plot_predicted_against_true(panels, folder / plot_name("predicted", split))
 
 
 def regression_metrics(
@@ -162,7 +164,9 @@ def multilabel_metrics(
     chosen = thresholds or {
         label: best_threshold(truth[:, i], probabilities[:, i]) for i, label in enumerate(labels)
     }
-    predicted = np.stack([probabilities[:, i] >= chosen[label] for i, label in enumerate(labels)], 1)
+    predicted = np.stack(
+        [probabilities[:, i] >= chosen[label] for i, label in enumerate(labels)], 1
+    )
     per_label = {}
     for i, label in enumerate(labels):
         hits = float((predicted[:, i] & truth[:, i]).sum())
@@ -275,11 +279,18 @@ class VoteMetrics:
         from zoo.train.plots import plot_predicted_against_true
 
         panels = [
-            (f"{question}: {answers[0]}", self.observed[question][:, 0], self.predicted[question][:, 0])
+            (
+                f"{question}: {answers[0]}",
+                self.observed[question][:, 0],
+                self.predicted[question][:, 0],
+            )
             for question, answers in self.questions
         ]
         plot_predicted_against_true(
-            panels, folder / _plot_name(split), x_label="observed fraction", y_label="predicted fraction"
+            panels,
+            folder / plot_name("predicted", split),
+            x_label="observed fraction",
+            y_label="predicted fraction",
         )
 
 
@@ -301,7 +312,12 @@ def vote_metrics(
         observed = k[asked] / n[asked, None]
         predicted = p[asked]
         error = np.abs(predicted - observed).mean(axis=1)
-        noise = np.array([_sampling_noise(int(total), row) for total, row in zip(n[asked], predicted, strict=True)])
+        noise = np.array(
+            [
+                _sampling_noise(int(total), row)
+                for total, row in zip(n[asked], predicted, strict=True)
+            ]
+        )
         top = np.sort(observed, axis=1)
         clear = top[:, -1] > top[:, -2] if observed.shape[1] > 1 else np.ones(len(observed), bool)
         agree = predicted.argmax(axis=1) == observed.argmax(axis=1)
@@ -332,8 +348,15 @@ def _sampling_noise(total: int, probabilities: np.ndarray) -> float:
     k = np.arange(total + 1)
     mean = 0.0
     for p in np.clip(probabilities, 1e-9, 1 - 1e-9):
-        log_pmf = np.array(
-            [math.lgamma(total + 1) - math.lgamma(i + 1) - math.lgamma(total - i + 1) for i in k]
-        ) + k * math.log(p) + (total - k) * math.log1p(-p)
+        log_pmf = (
+            np.array(
+                [
+                    math.lgamma(total + 1) - math.lgamma(i + 1) - math.lgamma(total - i + 1)
+                    for i in k
+                ]
+            )
+            + k * math.log(p)
+            + (total - k) * math.log1p(-p)
+        )
         mean += float((np.exp(log_pmf) * np.abs(k / total - p)).sum())
     return mean / len(probabilities)

@@ -34,7 +34,9 @@ class Regress(Task):
         return {**super().to_dict(), "mean": self.mean, "std": self.std}
 
     def output_layer(self, x: Any) -> Any:
-        standardized = keras.layers.Dense(len(self.outputs), dtype="float32", name="standardized")(x)
+        standardized = keras.layers.Dense(len(self.outputs), dtype="float32", name="standardized")(
+            x
+        )
         return keras.layers.Normalization(
             mean=self.mean,
             variance=[s * s for s in self.std],

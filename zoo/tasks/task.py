@@ -10,12 +10,18 @@ import numpy as np
 
 
 class TaskMetrics(Protocol):
-    """One split's evaluation, whatever the task."""
+    """One split's evaluation, whatever the task. ``plot`` writes its figure into
+    ``folder``, named for ``split`` ("" for an evaluation's one set: see plot_name)."""
 
     def to_dict(self) -> dict[str, Any]: ...
     def headline(self) -> dict[str, Any]: ...
     def lines(self) -> list[str]: ...
     def plot(self, folder: Path, split: str) -> None: ...
+
+
+def plot_name(kind: str, split: str) -> str:
+    """``confusion_val.png`` for a run's split, ``confusion.png`` for an evaluation."""
+    return f"{kind}_{split}.png" if split else f"{kind}.png"
 
 
 class Task:
@@ -67,6 +73,8 @@ class Task:
         """The one value per image the Regress API serves, or None (no Regress signature)."""
         return None
 
-    def classification_outputs(self, predicted: Any, settings: dict[str, Any]) -> tuple[Any, Any] | None:
+    def classification_outputs(
+        self, predicted: Any, settings: dict[str, Any]
+    ) -> tuple[Any, Any] | None:
         """(classes, scores) for the Classify API, or None (no Classify signature)."""
         return None

@@ -44,7 +44,9 @@ class Votes(Task):
         unit = keras.layers.Dense(
             len(self.outputs), activation="sigmoid", dtype="float32", name="concentration_logits"
         )(x)
-        return keras.layers.Rescaling(SPREAD, offset=1.0, dtype="float32", name="concentrations")(unit)
+        return keras.layers.Rescaling(SPREAD, offset=1.0, dtype="float32", name="concentrations")(
+            unit
+        )
 
     def loss(self, label_smoothing: float) -> Any:
         from zoo.tasks.losses import DirichletMultinomial

@@ -59,6 +59,5 @@ def evaluate_run(
         metrics = task.score(target_array(images.samples), predicted, finished.metrics.get("val"))
         write_json(folder / "metrics.json", metrics.to_dict() | {"data": images.summary()})
         write_text(folder / "metrics.txt", "\n".join(metrics.lines()) + "\n")
-        metrics.plot(folder, "data")
+        metrics.plot(folder, "")
     return metrics, folder
-

@@ -53,9 +53,10 @@ class ClassificationMetrics:
         }
 
     def plot(self, folder: Path, split: str) -> None:
+        from zoo.tasks.task import plot_name
         from zoo.train.plots import plot_confusion_matrix
 
-        plot_confusion_matrix(self.confusion, self.labels, folder / f"confusion_{split}.png")
+        plot_confusion_matrix(self.confusion, self.labels, folder / plot_name("confusion", split))
 
     def lines(self) -> list[str]:
         """A text report for a terminal or a log: headline numbers, then one row per class."""

@@ -11,16 +11,15 @@ from typing import Any
 
 import keras
 
-from zoo.data.dataset import ImageSet
+from zoo.data.dataset import ImageSet, target_array
 from zoo.data.pipeline import image_dataset, split_datasets, worker_shards
 from zoo.errors import TrainingWarning
 from zoo.preprocessing import Preprocessing
+from zoo.tasks import TaskMetrics
 from zoo.train.batch_norm import BatchNormEstimator
 from zoo.train.config import FinetuneConfig
 from zoo.train.evaluate import predict
 from zoo.train.feature_cache import SplitFeatures, split_features
-from zoo.data.dataset import target_array
-from zoo.tasks import TaskMetrics
 from zoo.train.model import Network, block_boundaries, build_encoder, set_trainable_top
 from zoo.train.phases import PhaseData, PhaseRecord, read_record, run_phase
 from zoo.train.plan import PhasePlan, Plan
