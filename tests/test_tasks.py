@@ -325,9 +325,8 @@ def test_each_task_serves_through_tf_servings_apis(runs, catalog, tmp_path):
             probabilities = runs["multilabel"].model.predict(pixels, verbose=0)
             classes = client.classify("multilabel", [_example(b) for b in blobs])
             assert [label for label, _ in classes[0]] == ["spiral", "dusty", "merger"]
-            assert [[s for _, s in row] for row in classes] == pytest.approx(
-                probabilities.tolist(), abs=1e-4
-            )
+            scores = np.array([[score for _, score in row] for row in classes])
+            np.testing.assert_allclose(scores, probabilities, atol=1e-4)
         printed = subprocess.run(
             [str(ZOO_SCRIPT), "predict", samples[0].path, "--model", "regress",
              "--server", f"127.0.0.1:{port}"],
