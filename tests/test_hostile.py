@@ -80,7 +80,7 @@ def bad_png_run(tmp_path_factory, registry):
 def test_unusable_pngs_are_skipped_and_named_and_the_run_completes(bad_png_run):
     root, data, result = bad_png_run
     assert result.exit_code == 0, result.output
-    assert "skipped 3 unreadable file(s)" in result.output
+    assert "skipped 3 file(s) that could not be used" in result.output
     summary = json.loads((root / "run" / "summary.json").read_text())
     reasons = {s["file"]: s["reason"] for s in summary["data"]["skipped"]}
     assert reasons["edge_on/caf\\xe9.png"] == "its name is not valid UTF-8; rename it"

@@ -43,7 +43,8 @@ def data_group() -> None:
 @click.option(
     "--catalog",
     is_flag=True,
-    help="Also write OUT/catalog.csv: each image's drawn parameters, flux, S/N and simulated volunteer votes.",
+    help="Also write OUT/catalog.csv: each image's drawn parameters, flux, S/N, 0/1 flags "
+    "and simulated volunteer votes (targets for --task regress, multilabel, votes).",
 )
 def data_synth(
     out: str,

@@ -213,7 +213,9 @@ def finetune_command(
         return
     skipped = run.summary["skipped_files"]
     if skipped:
-        click.echo(f"skipped {skipped} unreadable file(s); see {run.path / 'summary.json'}")
+        click.echo(
+            f"skipped {skipped} file(s) that could not be used; see {run.path / 'summary.json'}"
+        )
     click.echo(f"run written to {run.path}")
     if export_base:
         from zoo.cli.export import export_to

@@ -7,6 +7,11 @@ has a true probability per answer, drawn around its class's typical answer; a fa
 small galaxy pulls every answer towards the undecided middle, as volunteers are less
 sure of what they barely see; each volunteer then answers at random with those
 probabilities. Column names follow Galaxy Zoo DECaLS (``question_answer``).
+
+The catalog is what ``zoo finetune --task`` reads: the parameters to regress, 0/1 flags
+for multi-label training (bar, spiral, dusty, merger), the vote counts, and each
+question's true probability of its first answer (``p_<question>``), against which the
+volunteers' fractions and a model's predictions can both be judged.
 """
 
 from __future__ import annotations

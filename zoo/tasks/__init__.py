@@ -23,7 +23,7 @@ from zoo.tasks.votes import Votes
 #: Output names the exported signatures use for themselves.
 RESERVED_OUTPUTS = frozenset(
     {"features", "probabilities", "top_labels", "top_indices", "top_scores", "predictions",
-     "predicted", "concentrations", "fractions", "classes", "scores", "outputs"}
+     "predicted", "labels", "concentrations", "fractions", "classes", "scores", "outputs"}
 )  # fmt: skip
 
 __all__ = ["TASKS", "Task", "TaskMetrics", "TaskName", "task_for", "task_from_record"]
