@@ -2,8 +2,8 @@
 
 Inputs are a folder per class, or a CSV catalog with ``path,label`` and an optional
 ``split`` column (paths relative to the catalog); for the tasks other than
-classification, a catalog with the target columns (``zoo.data.targets``). Every file is read once up front: its
-bytes are hashed (the feature cache and the run's record of the split use the hashes)
+classification, a catalog with the target columns (``zoo.data.targets``). Every file is
+read once up front: its bytes are hashed (the feature cache and the run's record of the split use the hashes)
 and decoded, so a corrupt file is skipped with a warning and counted, never a crash
 mid-training. Splits come from a hash of each file's path relative to the data root, so
 they are the same on every machine and do not move when files are added.
@@ -74,7 +74,7 @@ class _Found(NamedTuple):
     entries: list[tuple[str, str, str | None]]
     skipped: list[tuple[str, str]]
     targets: TargetColumns | None = None
-    values: dict[str, tuple[float, ...]] = {}
+    values: dict[str, tuple[float, ...]] | None = None
 
 
 @dataclass
@@ -175,9 +175,31 @@ def load_image_set(
     found = _discover(Path(data).expanduser(), task, targets)
     root, entries, skipped = found.root, found.entries, found.skipped
     if found.targets is not None:
-        return _target_set(data, found, bands, channels, max_pixels, workers, progress, all_in,
-                           val_split, test_split)  # fmt: skip
-    names = tuple(labels) if labels else tuple(sorted({label for _, label, _ in entries}))
+        names = found.targets.columns
+        if not entries:
+            raise DataError(f"{data}: no image in the catalog has a usable target and a file")
+    else:
+        names = tuple(labels) if labels else tuple(sorted({label for _, label, _ in entries}))
+        _check_names(data, entries, names, given=labels is not None)
+    image_set = _checked_set(
+        data, root, entries, skipped, names, bands, channels, max_pixels, workers, progress,
+        split_of=lambda relpath, split: all_in or split or stable_split(relpath, val_split, test_split),
+        values=found.values, targets=found.targets,
+    )  # fmt: skip
+    if found.targets is not None:
+        _check_splits(data, image_set, require_training=all_in is None)
+    else:
+        _check_classes(data, image_set, require_training=all_in is None)
+    return image_set
+
+
+def _check_names(
+    data: str | Path,
+    entries: list[tuple[str, str, str | None]],
+    names: tuple[str, ...],
+    given: bool,
+) -> None:
+    """The classes found must be the run's (``given``), and a new set needs two of them."""
     unknown = sorted({label for _, label, _ in entries} - set(names))
     if unknown:
         raise DataError(
@@ -187,16 +209,10 @@ def load_image_set(
         raise DataError(
             f"{data}: no images found (PNG, JPEG, TIFF or FITS, in a folder per class or a CSV catalog)"
         )
-    if len(names) < 2 and labels is None:
+    if len(names) < 2 and not given:
         raise DataError(
             f"{data}: only one class ({', '.join(names)}); a classifier needs at least two"
         )
-    image_set = _checked_set(
-        data, root, entries, skipped, names, bands, channels, max_pixels, workers, progress,
-        split_of=lambda relpath, split: all_in or split or stable_split(relpath, val_split, test_split),
-    )  # fmt: skip
-    _check_classes(data, image_set, require_training=all_in is None)
-    return image_set
 
 
 def scan_images(
@@ -300,38 +316,6 @@ def _discover(data: Path, task: str, targets: Sequence[str]) -> _Found:
     if data.is_dir():
         return _from_folders(data)
     raise DataError(f"{data} is neither a folder of class folders nor a .csv catalog")
-
-
-def _target_set(
-    data: str | Path,
-    found: _Found,
-    bands: Sequence[Band] | None,
-    channels: int | None,
-    max_pixels: int,
-    workers: int | None,
-    progress: bool,
-    all_in: str | None,
-    val_split: float,
-    test_split: float,
-) -> ImageSet:
-    """A catalog's images with their target values; the splits must hold some of each."""
-    assert found.targets is not None
-    if not found.entries:
-        raise DataError(f"{data}: no image in the catalog has a usable target and a file")
-    image_set = _checked_set(
-        data, found.root, found.entries, found.skipped, found.targets.columns, bands, channels,
-        max_pixels, workers, progress,
-        split_of=lambda relpath, split: all_in or split or stable_split(relpath, val_split, test_split),
-        values=found.values, targets=found.targets,
-    )  # fmt: skip
-    if all_in is None:
-        for split in ("train", "val"):
-            if not image_set.split(split):
-                raise DataError(
-                    f"{data}: the {split} split is empty; add images or change "
-                    "--val-split/--test-split"
-                )
-    return image_set
 
 
 def _from_folders(root: Path) -> _Found:
@@ -444,7 +428,7 @@ def _from_catalog(
             DataWarning,
             stacklevel=4,
         )
-    return _Found(root, entries, skipped, wanted, values)
+    return _Found(root, entries, skipped, wanted, values if wanted else None)
 
 
 def _key(column: str) -> str:
@@ -566,3 +550,12 @@ def _check_classes(data: str | Path, image_set: ImageSet, require_training: bool
         )
     if not image_set.split("val"):
         raise DataError(f"{data}: the validation split is empty; add images or raise --val-split")
+
+
+def _check_splits(data: str | Path, image_set: ImageSet, require_training: bool) -> None:
+    """A set with catalog targets needs images to train on and to validate with."""
+    for split in ("train", "val") if require_training else ():
+        if not image_set.split(split):
+            raise DataError(
+                f"{data}: the {split} split is empty; add images or change --val-split/--test-split"
+            )
