@@ -133,7 +133,11 @@ default = FinetuneConfig.default
 )
 @click.option("--val-split", default=default("val_split"), show_default=True)
 @click.option("--test-split", default=default("test_split"), show_default=True)
-@click.option("--hidden", help="Hidden layer sizes of the head, e.g. 256 or 512,128.")
+@click.option(
+    "--hidden",
+    help="Hidden layer sizes of the head, e.g. 256 or 512,128, or none [default: none to "
+    "classify, 128 for the other tasks].",
+)
 @click.option("--dropout", default=default("dropout"), show_default=True)
 @click.option(
     "--mixed-precision/--no-mixed-precision", default=None, help="[default: on with a GPU]"
@@ -186,7 +190,7 @@ def finetune_command(
         load_rules=backbone_options.rules,
         image_size=parse_shape(image_size, "--image-size", (1, 2, 3)) if image_size else None,
         bands=parse_list(bands),
-        hidden=tuple(int(h) for h in parse_list(hidden) or ()),
+        hidden=_hidden(hidden),
         targets=tuple(parse_list(targets) or ()),
         registry_files=tuple(registries),
     )
@@ -221,6 +225,17 @@ def finetune_command(
         from zoo.cli.export import export_to
 
         export_to(run.path, export_base, export_name or Path(out).name)
+
+
+def _hidden(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(h) for h in parse_list(text) or ())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: layer sizes such as 256 or 512,128, or none") from None
 
 
 def headline(scores: dict[str, Any]) -> str:

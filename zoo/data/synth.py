@@ -248,7 +248,7 @@ def _catalog_row(
     from zoo.data.synth_catalog import TRUE_PREFIX, answer_probabilities, flags, simulate_votes
 
     rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), index, 1])
-    answers = answer_probabilities(kind, params["snr"], params["size"], rng)
+    answers = answer_probabilities(kind, params, rng)
     truths = {TRUE_PREFIX + question: p for question, p in answers.items()}
     return {
         "path": name,

@@ -3,10 +3,12 @@
 Galaxy Zoo asks volunteers a decision tree of questions and publishes, per galaxy, how
 many chose each answer; a question is asked only of those who gave the answer before it.
 Here a small tree of that kind (below), answered by simulated volunteers. Each galaxy
-has a true probability per answer, drawn around its class's typical answer; a faint or
-small galaxy pulls every answer towards the undecided middle, as volunteers are less
-sure of what they barely see; each volunteer then answers at random with those
-probabilities. Column names follow Galaxy Zoo DECaLS (``question_answer``).
+has a true probability per answer that follows what can be seen in its image: its
+class's typical answer, moved by the parameters a volunteer sees (a rounder galaxy looks
+smoother, a flatter one more edge-on, looser arms are plainer, nuclei further apart look
+more like a merger), with a little scatter beyond that; a faint or small galaxy pulls
+every answer towards the undecided middle, as volunteers are less sure of what they
+barely see. Each volunteer then answers at random with those probabilities. Column names follow Galaxy Zoo DECaLS (``question_answer``).
 
 The catalog is what ``zoo finetune --task`` reads: the parameters to regress, 0/1 flags
 for multi-label training (bar, spiral, dusty, merger), the vote counts, and each
@@ -76,22 +78,45 @@ def vote_columns() -> list[str]:
     return [column for question in QUESTIONS for column in question.columns()]
 
 
+#: Scatter (in logit) of a galaxy's true answer beyond what its image shows.
+UNSEEN_SCATTER = 0.2
+
+
 def answer_probabilities(
-    kind: str, snr: float, size: float, rng: np.random.Generator
+    kind: str, params: dict[str, float], rng: np.random.Generator
 ) -> dict[str, float]:
     """This galaxy's true probability of each question's first answer.
 
-    Around the class's typical answer, with scatter between galaxies; at low
-    signal-to-noise or small size the answers are pulled towards 0.5 (Walmsley et al.
-    2020 measured this loss of confidence with redshift).
+    The class's typical answer, moved in logit by what the image shows (``_seen``) and
+    by a little unseen scatter; at low signal-to-noise or small size the answers are
+    pulled towards 0.5 (Walmsley et al. 2020 measured this loss of confidence with
+    redshift).
     """
+    snr, size = params["snr"], params["size"]
     clarity = 1 / (1 + math.exp(-(math.log10(max(snr, 1e-3)) - 1.2) * 4))  # ~0 at S/N 5, ~1 at 50
     clarity *= min(1.0, size / 0.08)
     result = {}
     for question, typical in _TYPICAL[kind].items():
-        logit = math.log(typical / (1 - typical)) + rng.normal(0, 0.5)
+        logit = (
+            math.log(typical / (1 - typical))
+            + _seen(question, params)
+            + rng.normal(0, UNSEEN_SCATTER)
+        )
         result[question] = 0.5 + (1 / (1 + math.exp(-logit)) - 0.5) * (0.4 + 0.6 * clarity)
     return result
+
+
+def _seen(question: str, params: dict[str, float]) -> float:
+    """How a galaxy's visible parameters move its answer, in logit, from its class's."""
+    if question == "smooth-or-featured":  # a round outline reads as smooth
+        return 2.5 * (params["axis_ratio"] - 0.75)
+    if question == "disk-edge-on":  # a flat one as edge-on
+        return -3.0 * (params["axis_ratio"] - 0.4)
+    if question == "has-spiral-arms":  # open arms are easier to see than tight ones
+        return 0.05 * (params["pitch"] - 25) if params["arms"] else 0.0
+    if question == "merging":  # two nuclei apart are plainly two
+        return params["separation"] - 1.5 if params["separation"] else 0.0
+    return 0.0
 
 
 def simulate_votes(probabilities: dict[str, float], rng: np.random.Generator) -> dict[str, int]:

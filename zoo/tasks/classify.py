@@ -14,6 +14,7 @@ class Classify(Task):
     """One class per image: softmax probabilities, cross-entropy, accuracy and F1."""
 
     name = "classify"
+    default_hidden = ()
 
     def output_layer(self, x: Any) -> Any:
         # float32 softmax: stable under mixed precision

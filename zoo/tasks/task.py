@@ -32,6 +32,11 @@ class Task:
     """
 
     name: ClassVar[str]
+    #: Hidden ReLU layers of the head unless --hidden says otherwise. Continuous targets
+    #: and label sets gain from one (bench/tasks.py: R² of bulge fraction 0.938 to
+    #: 0.975, vote-fraction MAE 0.035 to 0.029, multi-label macro F1 0.877 to 0.892);
+    #: a classifier's linear head is the transfer-learning recipe.
+    default_hidden: ClassVar[tuple[int, ...]] = (128,)
 
     def __init__(self, outputs: Sequence[str]) -> None:
         self.outputs = tuple(outputs)

@@ -35,7 +35,8 @@ class FinetuneConfig:
     ``epochs`` bounds the first phase (the head, or the whole network from scratch) and
     ``finetune_epochs`` each unfreezing phase. ``task`` is what the head predicts;
     ``targets`` name the catalog columns of a task other than classification
-    (``zoo.data.targets``; each task has a default but regression).
+    (``zoo.data.targets``; each task has a default but regression). ``hidden`` None
+    takes the task's default head (``Task.default_hidden``); () asks for none.
     """
 
     backbone: str
@@ -67,7 +68,7 @@ class FinetuneConfig:
     val_split: float = 0.15
     test_split: float = 0.15
     seed: int = 0
-    hidden: tuple[int, ...] = ()
+    hidden: tuple[int, ...] | None = None
     dropout: float = 0.2
     mixed_precision: bool | None = None
     model_file: ModelFileOptions = ModelFileOptions()

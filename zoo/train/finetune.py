@@ -226,15 +226,23 @@ def _build_network(
         model_file=config.model_file,
         rules=config.load_rules,
     )
+    task = task_for(images)
     network = build_network(
         backbone,
-        task_for(images),
+        task,
         bands=config.bands,
-        hidden=config.hidden,
+        hidden=task.default_hidden if config.hidden is None else config.hidden,
         dropout=config.dropout,
         weights_given=weights is not None,
     )
     return network, weights
+
+
+def _head_layers(network: Network) -> list[int]:
+    """The sizes of the head's hidden layers, as built."""
+    return [
+        int(layer.units) for layer in network.head.layers if layer.name.startswith("head_hidden")
+    ]
 
 
 def _check_plan(config: FinetuneConfig, plan: Plan, network: Network, blocks: int) -> None:
@@ -311,6 +319,7 @@ def _config_record(
         "input_shape": [*geometry.size, geometry.channels],
         "labels": list(images.labels),
         "task": network.task.to_dict(),
+        "head": {"hidden": _head_layers(network), "dropout": config.dropout},
         "data": images.summary(),
         "examples": [s.relpath for s in images.split("val")[:EXAMPLES]],
         "load_report": report.to_dict() if report else None,
