@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 from zoo.errors import ZooError
@@ -48,18 +51,31 @@ class Engine:
         return self.process is not None and self.process.poll() is None
 
     def wait_ready(self, timeout: float = 300.0) -> None:
-        """Until every model has an AVAILABLE version; the server's exit or a timeout is an error."""
-        from zoo.serve.client import ServingClient
+        """Until every model has an AVAILABLE version; the server's exit or a timeout is an error.
 
-        address = f"{_connect_host(self.options.host)}:{self.options.port}"
+        Asked over REST where the server has its REST port (plain HTTP and JSON, so this
+        process need not import TensorFlow, whose protos the gRPC client needs), else
+        over gRPC.
+        """
+        host = _connect_host(self.options.host)
         deadline = time.monotonic() + timeout
-        with ServingClient(address, timeout=5, retries=0) as client:
+        with ExitStack() as stack:
+            if self.options.rest_api_port:
+                base = f"http://{host}:{self.options.rest_api_port}"
+                available: Callable[[str], bool] = partial(_rest_available, base)
+            else:
+                from zoo.serve.client import ServingClient
+
+                client = stack.enter_context(
+                    ServingClient(f"{host}:{self.options.port}", timeout=5, retries=0)
+                )
+                available = partial(_available, client)
             while True:
                 if self.process is not None and self.process.poll() is not None:
                     raise ZooError(
                         f"the {self.name} server exited with status {self.process.returncode}"
                     )
-                if all(_available(client, entry.name) for entry in self.entries):
+                if all(available(entry.name) for entry in self.entries):
                     return
                 if time.monotonic() > deadline:
                     raise ZooError(
@@ -106,6 +122,16 @@ def _available(client: object, name: str) -> bool:
         return "AVAILABLE" in client.status(name).values()  # type: ignore[attr-defined]
     except grpc.RpcError:
         return False
+
+
+def _rest_available(base: str, name: str) -> bool:
+    """TF Serving's REST status (GET /v1/models/NAME) lists an AVAILABLE version."""
+    try:
+        with urllib.request.urlopen(f"{base}/v1/models/{name}", timeout=5) as response:
+            states = json.load(response).get("model_version_status", [])
+    except (OSError, ValueError):  # not listening yet, not found yet, or not JSON
+        return False
+    return any(state.get("state") == "AVAILABLE" for state in states)
 
 
 def _connect_host(host: str) -> str:
