@@ -17,8 +17,8 @@ The predict signatures return the task's outputs (``zoo.tasks``): for classes
 ``probabilities`` [batch, classes], the top ``k`` classes as ``top_labels`` (strings),
 ``top_indices`` and ``top_scores``; for regression ``predictions`` [batch, targets] and
 one output per target; for multi-label ``probabilities``, ``predicted`` (0/1 at the
-thresholds validation chose) and ``labels`` (their names); for votes ``concentrations``, ``fractions`` and one output
-of fractions per question. Every one also returns ``features`` [batch, feature_dim], the
+thresholds validation chose) and ``labels`` (their names); for votes
+``concentrations``, ``fractions`` and one output of fractions per question. Every one also returns ``features`` [batch, feature_dim], the
 pooled representation the head reads: a client asks for it alone with Predict's
 ``output_filter``, for similarity search.
 """
