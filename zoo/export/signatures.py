@@ -78,10 +78,9 @@ class ServingModule(tf.Module):
         )
         # Classify or Regress on tf.Examples, as the task serves (saving traces every
         # tf.function of the module, so only the one that applies exists).
-        classifies = task.name in ("classify", "multilabel")
-        self.example_api = "classify" if classifies else "regress"
+        self.example_api = task.example_api
         self.on_examples = tf.function(
-            self._classify if classifies else self._regress,
+            self._classify if task.example_api == "classify" else self._regress,
             input_signature=[tf.TensorSpec([None], tf.string, "inputs")],
         )
 

@@ -15,6 +15,7 @@ class Classify(Task):
 
     name = "classify"
     default_hidden = ()
+    example_api = "classify"
 
     def output_layer(self, x: Any) -> Any:
         # float32 softmax: stable under mixed precision

@@ -14,6 +14,7 @@ class Multilabel(Task):
     """An independent sigmoid per label; each label's threshold is chosen on validation."""
 
     name = "multilabel"
+    example_api = "classify"
 
     def output_layer(self, x: Any) -> Any:
         return keras.layers.Dense(

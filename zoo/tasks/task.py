@@ -37,6 +37,8 @@ class Task:
     #: 0.975, vote-fraction MAE 0.035 to 0.029, multi-label macro F1 0.877 to 0.892);
     #: a classifier's linear head is the transfer-learning recipe.
     default_hidden: ClassVar[tuple[int, ...]] = (128,)
+    #: TF Serving's API on tf.Examples that serves the task: "classify" or "regress".
+    example_api: ClassVar[str] = "regress"
 
     def __init__(self, outputs: Sequence[str]) -> None:
         self.outputs = tuple(outputs)
