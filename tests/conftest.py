@@ -7,6 +7,9 @@ a cost marker is marked ``quick``, so ``pytest -m quick`` is the quick loop.
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,17 +25,53 @@ from PIL import Image
 import zoo.plugin_loader
 from helpers import CLASSES, MODES, REPO, SMALL_REGISTRY, RangeHandler, Served
 
-COSTS = ("train", "subprocess", "guide", "heavy")
+#: Rough seconds a test of each cost takes here, to start the longest work first.
+COSTS = {"guide": 90.0, "train": 12.0, "subprocess": 5.0, "heavy": 3.0}
+#: Tests that are each a unit of work of their own under pytest-xdist.
+OWN_UNITS = "tests/test_guides.py::test_the_guide_runs_as_written["
+
+
+def unit_of_work(nodeid: str) -> str:
+    """What runs on one worker: a module (its module and session fixtures are then built
+    once), or one guide."""
+    return nodeid if nodeid.startswith(OWN_UNITS) else nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker per core, and one more: many tests wait for processes they started
+    (servers, the CLI, cluster workers), and the extra worker uses that time."""
+    return (os.cpu_count() or 1) + 1
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's loadscope scheduler with units from ``unit_of_work``. (Its ``loadgroup``
+    no longer groups on pytest 9.2: pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnitOfWork(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return ByUnitOfWork(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(cost) for cost in COSTS):
             item.add_marker(pytest.mark.quick)
-        if not item.get_closest_marker("guide"):
-            # Under pytest-xdist (--dist loadgroup), a module's tests stay on one worker, so
-            # its module fixtures are built once; each guide is a unit of its own.
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """Order the units of work by their estimated cost, longest first, so that the workers
+    end together instead of one running a long guide alone at the end (xdist hands units
+    out in collection order with ``--no-loadscope-reorder``)."""
+    unit_cost: dict[str, float] = {}
+    for item in items:
+        unit = unit_of_work(item.nodeid)
+        cost = sum(seconds for name, seconds in COSTS.items() if item.get_closest_marker(name))
+        unit_cost[unit] = unit_cost.get(unit, 0.0) + (cost or 0.1)
+    items.sort(key=lambda item: -unit_cost[unit_of_work(item.nodeid)])
 
 
 @pytest.fixture(autouse=True)
@@ -121,14 +160,31 @@ class SharedRun:
 
 
 @pytest.fixture(scope="session")
-def shared_run(tmp_path_factory) -> SharedRun:
-    """A small astro_cnn (width 8) trained one epoch from scratch on 3 classes of 48 px
-    galaxies, with a PNG of every mode and a JPEG among them; shared by the whole suite."""
+def session_folder(tmp_path_factory, worker_id) -> Path:
+    """A folder of this test session that every xdist worker sees (pytest's basetemp of
+    the session, not of one worker)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    return basetemp if worker_id == "master" else basetemp.parent
+
+
+def build_once(folder: Path, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` run by whichever worker comes first; the others wait for it and
+    then use what it built."""
+    done = folder / ".built"
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def train_shared_run(root: Path) -> None:
     import zoo
     from zoo.data.synth import write_synthetic_dataset
 
-    root = tmp_path_factory.mktemp("shared-run")
-    data, registry, home = root / "galaxies", root / "small.yaml", root / "home"
+    data, registry = root / "galaxies", root / "small.yaml"
     write_synthetic_dataset(data, CLASSES, 12, 48, 3, seed=21)
     for index, (name, mode) in enumerate(MODES.items()):
         label = CLASSES[index % len(CLASSES)]
@@ -139,18 +195,31 @@ def shared_run(tmp_path_factory) -> SharedRun:
         converted.save(data / label / name, quality=90)
     registry.write_text(SMALL_REGISTRY)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_HOME", str(home))
-        run = zoo.finetune(
+        patch.setenv("ZOO_HOME", str(root / "home"))
+        zoo.finetune(
             "astro_small", data, root / "run", strategy="full", epochs=1, image_size=(48,),
             registry_files=(str(registry),), progress=False,
         )  # fmt: skip
-    return SharedRun(root, data, registry, run, home)
+        # without the clean-process check, which the export tests run themselves
+        zoo.export(root / "run", root / "models", "galaxies", check=False)
+
+
+@pytest.fixture(scope="session")
+def shared_run(session_folder) -> SharedRun:
+    """A small astro_cnn (width 8) trained one epoch from scratch on 3 classes of 48 px
+    galaxies, with a PNG of every mode and a JPEG among them, and exported; trained once
+    for the whole suite, whichever worker needs it first."""
+    import zoo
+
+    root = build_once(session_folder / "shared-run", train_shared_run)
+    run = zoo.load_run(root / "run")
+    return SharedRun(root, root / "galaxies", root / "small.yaml", run, root / "home")
 
 
 @pytest.fixture(scope="session")
 def shared_export(shared_run) -> Any:
-    """The shared run exported as ``models/galaxies/1`` (without the clean-process check,
-    which the export tests run themselves); a zoo.export.Export."""
-    import zoo
+    """The shared run's export, ``models/galaxies/1``; a zoo.export.Export."""
+    from zoo.export import Export
 
-    return zoo.export(shared_run.run.path, shared_run.root / "models", "galaxies", check=False)
+    version = shared_run.root / "models" / "galaxies" / "1"
+    return Export(version, 1, json.loads((version / "zoo.json").read_text()), check=None)
