@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,13 @@ SMALL_REGISTRY = "backbones:\n  astro_small: {base: astro_cnn, options: {width: 
 CLASSES = ("smooth_round", "edge_on", "merger")
 #: Files beside the shared run's synthetic PNGs, as a user's folder holds them.
 MODES = {"grey.png": "L", "rgba.png": "RGBA", "palette.png": "P", "photo.jpg": "RGB"}
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (servers in tests never take fixed ports)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def write_distribution(

@@ -8,21 +8,14 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from helpers import ZOO_SCRIPT, processes_mentioning, wait_until_gone
+from helpers import ZOO_SCRIPT, free_port, processes_mentioning, wait_until_gone
 from zoo.cli.quiet import CPP_LOG_LINE
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> list[str]:

@@ -6,7 +6,6 @@ as users run it, are in test_serve.py and test_tfserving_upstream.py."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -22,16 +21,11 @@ from tensorflow_serving.apis import (
 )
 from tfserving_testdata import VERSION, example, half_plus_two_tf1, half_plus_two_tf2
 
+from helpers import free_port
 from zoo.serve.config import ModelEntry, write_model_config
 from zoo.serve.options import ServerOptions
 from zoo.serve.server.app import EmbeddedServer
 from zoo.serve.server_files import write_server_files
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -49,11 +49,13 @@ def script(guide: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fresh_environment(folder: Path) -> dict[str, str]:
+def fresh_environment(folder: Path, with_pip: bool) -> dict[str, str]:
     """A virtual environment whose Python also sees the packages of the one running the
-    tests (zoo included), with a ``zoo`` command of its own."""
+    tests (zoo included), with a ``zoo`` command of its own, and pip if the guide uses it
+    (installing pip into a venv takes seconds)."""
     venv = folder / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    bare = [] if with_pip else ["--without-pip"]
+    subprocess.run([sys.executable, "-m", "venv", *bare, str(venv)], check=True, timeout=300)
     (packages,) = venv.glob("lib/python*/site-packages")
     outer = "; ".join(f"site.addsitedir({p!r})" for p in site.getsitepackages())
     (packages / "outer.pth").write_text(f"import site; {outer}\n")  # their .pth files too
@@ -92,9 +94,11 @@ def test_the_guide_runs_as_written(guide, tmp_path):
     assert any(language == "sh" for language, _, _ in blocks(guide)), "a guide shows commands"
     work = tmp_path / "work"
     work.mkdir()
-    (tmp_path / "guide.sh").write_text(script(guide))
+    commands = script(guide)
+    (tmp_path / "guide.sh").write_text(commands)
+    with_pip = "pip install" in commands
     done = subprocess.run(
-        ["bash", str(tmp_path / "guide.sh")], cwd=work, env=fresh_environment(tmp_path),
+        ["bash", str(tmp_path / "guide.sh")], cwd=work, env=fresh_environment(tmp_path, with_pip),
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, textwrap.shorten(done.stdout, 4000) + "\n" + done.stderr[-6000:]

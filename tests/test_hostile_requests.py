@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from helpers import free_port
 from zoo.serve.config import ModelEntry, model_config, write_model_config
 from zoo.serve.server_files import monitoring_text
 
@@ -46,12 +46,6 @@ MAX_REQUEST_MB, MAX_INFLIGHT_MB = 16, 40
 #: The server's resident memory may grow by this much over its idle size, whatever comes.
 RSS_GROWTH_BOUND = 1.5 * 2**30
 CASE_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -30,19 +29,13 @@ from tensorflow_serving.apis import (
 )
 
 import zoo
-from helpers import CLASSES
+from helpers import CLASSES, free_port
 from zoo.data.synth import write_synthetic_dataset
 from zoo.serve.client import TLS, ServingClient
 from zoo.serve.config import ModelEntry, model_config, read_model_config, write_model_config
 from zoo.serve.engines.embedded import EmbeddedEngine
 from zoo.serve.options import ServerOptions, parse_flags
 from zoo.serve.server_files import write_server_files
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -519,7 +512,8 @@ def test_reload_config_answers_a_failed_load_at_once_and_keeps_the_others(
 @pytest.mark.subprocess
 def test_zoo_serve_serves_the_users_config_file_and_its_edits(exported, tmp_path):
     """`zoo serve CONFIG` gives the server the file itself: a model added to it is served
-    within the poll interval, without a restart."""
+    within the poll interval, without a restart. (gRPC alone: zoo serve then waits for the
+    models over gRPC, not REST.)"""
     from helpers import ZOO_SCRIPT
 
     root, _, _ = exported
@@ -812,7 +806,7 @@ def test_zoo_serve_leaves_no_server_behind_when_it_is_killed(exported, tmp_path,
     workdir = tmp_path / f"serve-{how}"
     serving = subprocess.Popen(
         [str(ZOO_SCRIPT), "serve", str(root / "models"), "--port", str(free_port()),
-         "--rest-port", "0", "--workdir", str(workdir)],
+         "--rest-port", str(free_port()), "--workdir", str(workdir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 
 import zoo
-from helpers import ZOO_SCRIPT
+from helpers import ZOO_SCRIPT, free_port
 from zoo.data.dataset import load_image_set, target_array
 from zoo.data.synth import write_synthetic_dataset
 from zoo.errors import ConfigError, DataError
@@ -277,12 +276,6 @@ def test_evaluate_scores_a_regression_run_on_a_new_catalog(runs, tmp_path):
     assert (folder / "predicted.png").is_file() and (folder / "metrics.json").is_file()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.subprocess
 def test_each_task_serves_through_tf_servings_apis(runs, catalog, tmp_path):
     """Exports served by `zoo serve` in another process: the Regress, Classify and Predict
@@ -298,7 +291,7 @@ def test_each_task_serves_through_tf_servings_apis(runs, catalog, tmp_path):
         assert name != "votes" or done.check.methods["regress"] == "tensorflow/serving/regress"
     port = free_port()
     server = subprocess.Popen(
-        [str(ZOO_SCRIPT), "serve", str(models), "--port", str(port)],
+        [str(ZOO_SCRIPT), "serve", str(models), "--port", str(port), "--rest-port", str(free_port())],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
     )  # fmt: skip
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -38,17 +37,13 @@ from tensorflow_serving.apis import (
 )
 from tfserving_testdata import write_testdata
 
+from helpers import free_port
+
 pytestmark = pytest.mark.subprocess
 
 RPC_TIMEOUT = 20.0
 HTTP_REST_TIMEOUT_MS = 5000
 WAIT_FOR_SERVER_READY_SECS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Servers:
