@@ -211,8 +211,7 @@ def _manifest(
     }
 
 
-def _describe(function: Any, key: str) -> dict[str, Any]:
-    concrete = function.get_concrete_function()
+def _describe(concrete: Any, key: str) -> dict[str, Any]:
     positional, named = concrete.structured_input_signature
     arguments = {spec.name: spec for spec in positional} | named
     return {

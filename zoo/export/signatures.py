@@ -25,6 +25,7 @@ pooled representation the head reads: a client asks for it alone with Predict's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,29 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
 
 
+@dataclass(frozen=True)
+class KerasParts:
+    """The Keras model and its two halves, held where TensorFlow's tracking does not look."""
+
+    model: keras.Model
+    encoder: keras.Model
+    head: keras.Model
+
+
+def _strings(name: str) -> tf.TensorSpec:
+    """A batch of strings: encoded images, or serialized tf.Examples."""
+    return tf.TensorSpec([None], tf.string, name)
+
+
 class ServingModule(tf.Module):
     """The model (float32, preprocessing inside) behind the signatures, and its labels.
 
     ``settings`` are what the task's outputs need from the run (``Task.export_settings``:
     the number of top classes, multi-label thresholds).
+
+    Only what the SavedModel must hold is tracked: the variables and the labels asset.
+    The Keras models stay out of its object graph, where ``tf.saved_model.save`` would
+    trace and store a ``serving_default`` function for each Keras model it reaches.
     """
 
     def __init__(
@@ -59,44 +78,46 @@ class ServingModule(tf.Module):
         geometry: ImageGeometry,
     ) -> None:
         super().__init__(name="zoo_serving")
-        self.model = model
         # The TensorFlow variables behind Keras 3's, tracked directly: without this the
         # SavedModel's saver restores copies the signatures never read, and loaders that
         # restore through it (TF Serving, TF1's loader) fail with "Could not find
         # variable" (keras-team/keras#20095, tensorflow/serving#2250).
         self.model_variables = [weight.value for weight in model.weights]
-        self.encoder, self.head = classifier_parts(model)
+        self.labels_file = tf.saved_model.Asset(str(labels_file))
+        self._keras = KerasParts(model, *classifier_parts(model))
         self.task = task
         self.settings = settings
-        self.labels_file = tf.saved_model.Asset(str(labels_file))
         self.geometry = geometry
-        height, width = geometry.size
-        pixels = tf.TensorSpec([None, height, width, geometry.channels], tf.float32, "images")
-        self.predict_images = tf.function(self._predict_images, input_signature=[pixels])
-        self.predict_encoded = tf.function(
-            self._predict_encoded, input_signature=[tf.TensorSpec([None], tf.string, "images")]
-        )
-        # Classify or Regress on tf.Examples, as the task serves (saving traces every
-        # tf.function of the module, so only the one that applies exists).
-        self.example_api = task.example_api
-        self.on_examples = tf.function(
-            self._classify if task.example_api == "classify" else self._regress,
-            input_signature=[tf.TensorSpec([None], tf.string, "inputs")],
-        )
 
     def signatures(self, encoded: bool) -> dict[str, Any]:
-        """The signatures to save: with the bytes ones when the model reads PNG or JPEG."""
+        """The signatures to save, with the bytes ones when the model reads PNG or JPEG.
+
+        Each is traced once, here: concrete functions, which ``tf.saved_model.save`` keeps
+        as they are (a ``tf.function`` it would trace again, in its own context) and which
+        the export then calls for the check's expected outputs.
+        """
+        height, width = self.geometry.size
+        pixels = tf.TensorSpec([None, height, width, self.geometry.channels], tf.float32, "images")
+        predict_images = self._trace(self._predict_images, pixels)
         if not encoded:
-            return {"serving_default": self.predict_images, "predict_images": self.predict_images}
+            return {"serving_default": predict_images, "predict_images": predict_images}
+        # Classify or Regress on tf.Examples, as the task serves
+        on_examples = self._classify if self.task.example_api == "classify" else self._regress
         return {
-            "serving_default": self.predict_encoded,
-            "predict_images": self.predict_images,
-            self.example_api: self.on_examples,
+            "serving_default": self._trace(self._predict_encoded, _strings("images")),
+            "predict_images": predict_images,
+            self.task.example_api: self._trace(on_examples, _strings("inputs")),
         }
 
+    @staticmethod
+    def _trace(function: Any, spec: tf.TensorSpec) -> Any:
+        return tf.function(function, input_signature=[spec]).get_concrete_function()
+
     def _predict_images(self, images: Any) -> dict[str, Any]:
-        features = self.encoder(images, training=False)
-        outputs = self.task.serving_outputs(self.head(features, training=False), self.settings)
+        features = self._keras.encoder(images, training=False)
+        outputs = self.task.serving_outputs(
+            self._keras.head(features, training=False), self.settings
+        )
         return {**outputs, "features": tf.cast(features, tf.float32)}
 
     def _predict_encoded(self, images: Any) -> dict[str, Any]:
@@ -107,7 +128,7 @@ class ServingModule(tf.Module):
         features = tf.io.parse_example(
             inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
         )
-        return self.model(self._decode(features[IMAGE_FEATURE]), training=False)
+        return self._keras.model(self._decode(features[IMAGE_FEATURE]), training=False)
 
     def _classify(self, inputs: Any) -> dict[str, Any]:
         classes, scores = self.task.classification_outputs(
